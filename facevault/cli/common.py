@@ -1,0 +1,64 @@
+"""Options every command shares, and output helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import wraps
+from typing import Any, Callable
+
+import click
+from rich.console import Console
+
+from .. import config
+
+stderr = Console(stderr=True)
+stdout = Console()
+
+
+def store_options(f: Callable) -> Callable:
+    @click.option("--store", "store", type=click.Path(file_okay=False), envvar="FACEVAULT_STORE",
+                  help="Store directory (env FACEVAULT_STORE; default ./.facevault).")
+    @click.option("--db", "db", envvar="FACEVAULT_DB", help="Any SQLAlchemy URL for the catalog (env FACEVAULT_DB; default SQLite in the store).")
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of tables.")
+    @wraps(f)
+    def inner(*args: Any, **kwargs: Any) -> Any:
+        return f(*args, **kwargs)
+
+    return inner
+
+
+def space_options(f: Callable) -> Callable:
+    @click.option("--model", "-m", "model", default=config.DEFAULT_MODEL, envvar="FACEVAULT_MODEL", show_default=True,
+                  help="Recognizer (see `facevault models`).")
+    @click.option("--detector", "-d", "detector", default=None, envvar="FACEVAULT_DETECTOR",
+                  help=f"Face detector (default {config.DEFAULT_DETECTOR} for ingest; for reads, the one the store holds).")
+    @wraps(f)
+    def inner(*args: Any, **kwargs: Any) -> Any:
+        return f(*args, **kwargs)
+
+    return inner
+
+
+def open_catalog(store: str | None, db: str | None, create: bool = False):
+    from ..catalog import Catalog
+
+    return Catalog(config.resolve(store, db), create=create)
+
+
+def emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=_default) + "\n")
+
+
+def _default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"

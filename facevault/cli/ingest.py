@@ -1,0 +1,89 @@
+"""`facevault ingest`: detect, align and embed a dataset into the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .. import config
+from ..ingest import IngestSummary, ingest
+from ..pipeline import SpaceSpec
+from ..registry import detector as detector_entry
+from ..registry import model as model_entry
+from . import cli
+from .common import emit_json, open_catalog, space_options, stderr, stdout, store_options
+
+
+class _Rate(TextColumn):
+    def __init__(self) -> None:
+        super().__init__("")
+
+    def render(self, task):  # images/s over the whole run so far
+        speed = task.completed / task.elapsed if task.elapsed else 0.0
+        return f"{speed:5.1f} img/s"
+
+
+@cli.command("ingest")
+@click.argument("dataset", type=click.Path(path_type=Path))
+@space_options
+@click.option("--workers", "-j", type=int, default=None, help="Worker processes (default: the cores available).")
+@click.option("--weights", "weights_dir", type=click.Path(file_okay=False), envvar="FACEVAULT_WEIGHTS",
+              help="Extra folder to look for weights files in (env FACEVAULT_WEIGHTS).")
+@click.option("--limit", type=int, default=None, help="Ingest only the first N images (for a quick look).")
+@store_options
+def ingest_cmd(dataset: Path, model: str, detector: str | None, workers: int | None, weights_dir: str | None,
+               limit: int | None, store: str | None, db: str | None, as_json: bool) -> None:
+    """Detect, align and embed every image of DATASET (DATASET/<identity>/**/<image>) once per model.
+
+    Idempotent by content: a second run embeds only new or changed images, renamed files keep their
+    vectors, and an interrupted run resumes where it stopped. Bad images are counted and skipped.
+    """
+    model_entry(model)
+    detector = detector or config.DEFAULT_DETECTOR
+    detector_entry(detector)
+    spec = SpaceSpec(model, detector)
+    workers = workers or config.default_workers()
+    with open_catalog(store, db, create=True) as catalog:
+        with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), _Rate(),
+                      TextColumn("eta"), TimeRemainingColumn(), TimeElapsedColumn(), console=stderr,
+                      transient=as_json, disable=as_json) as bar:
+            task = bar.add_task("ingest", total=None)
+
+            def progress(done: int, total: int, _res) -> None:
+                bar.update(task, completed=done, total=total)
+
+            summary = ingest(catalog, dataset, spec, workers=workers, weights_dir=weights_dir, progress=progress,
+                             limit=limit)
+    if as_json:
+        emit_json(summary.to_dict())
+    else:
+        _render(summary)
+    if summary.interrupted:
+        raise click.ClickException(
+            f"interrupted: {summary.processed} images saved; run the same command again to resume")
+
+
+def _render(s: IngestSummary) -> None:
+    t = Table(title=f"ingest  {s.root}\nspace  {s.space}", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    rows = [
+        ("files", s.files), ("identities", s.identities),
+        ("new / changed / unchanged files", f"{s.new} / {s.changed} / {s.unchanged}"),
+        ("deleted since last run", s.missing),
+        ("skipped (already embedded)", s.skipped), ("processed", s.processed),
+        ("faces found", s.faces), ("embedded", s.embedded),
+        ("images with several faces", s.multi_face), ("no face", s.no_face),
+    ]
+    for kind, n in sorted(s.errors.items()):
+        rows.append((f"error: {kind}", n))
+    rows.append(("time", f"{s.seconds:.1f} s ({s.images_per_second:.1f} images/s, {s.workers} workers)"))
+    for k, v in rows:
+        t.add_row(k, str(v))
+    stdout.print(t)
+    shown = [p for p in s.problems if p["kind"] != "no-face"][:10] + [p for p in s.problems if p["kind"] == "no-face"][:5]
+    for p in shown:
+        stdout.print(f"  [yellow]{p['kind']}[/]  {p['path']}: {p['message']}", highlight=False)

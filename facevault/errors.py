@@ -1,0 +1,86 @@
+"""Every error facevault raises on purpose.
+
+Each carries a one-line message meant for the user; the CLI prints it and exits non-zero.
+Per-image problems during ingest are caught, counted by `kind` and stored with the image.
+"""
+
+from __future__ import annotations
+
+
+class FacevaultError(Exception):
+    """Base class: a problem the user can act on, with a one-line message."""
+
+    kind = "error"
+
+
+class StoreNotFound(FacevaultError):
+    kind = "store-not-found"
+
+
+class StoreLocked(FacevaultError):
+    """Another facevault process is writing to this store."""
+
+    kind = "store-locked"
+
+
+class UnknownName(FacevaultError):
+    """An unknown model, detector, identity or space; the message lists valid names."""
+
+    kind = "unknown-name"
+
+    def __init__(self, what: str, name: str, valid: list[str] | tuple[str, ...] = ()):
+        shown = ", ".join(sorted(valid)[:20]) + (" ..." if len(valid) > 20 else "")
+        hint = f" (valid: {shown})" if valid else ""
+        super().__init__(f"unknown {what} {name!r}{hint}")
+        self.name = name
+
+
+class EmptyDataset(FacevaultError):
+    kind = "empty-dataset"
+
+
+class NoSpace(FacevaultError):
+    """The store holds no vectors for the requested model/detector."""
+
+    kind = "no-space"
+
+
+class ProtocolError(FacevaultError):
+    """A pairs file or sampling request that cannot be evaluated."""
+
+    kind = "protocol"
+
+
+class WeightsError(FacevaultError):
+    """A weights file is missing or fails its checksum."""
+
+    kind = "weights"
+
+
+# ---- per-image problems: the run goes on, the image is recorded with its kind ----
+
+
+class ImageError(FacevaultError):
+    """A single input image cannot be used."""
+
+    kind = "image"
+
+
+class EmptyFile(ImageError):
+    kind = "empty-file"
+
+
+class NotAnImage(ImageError):
+    kind = "not-an-image"
+
+
+class CorruptImage(ImageError):
+    kind = "corrupt-image"
+
+
+class UnsupportedImage(ImageError):
+    kind = "unsupported-image"
+
+
+class NoFace(ImageError):
+    kind = "no-face"

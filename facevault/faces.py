@@ -1,0 +1,46 @@
+"""Face records shared by every stage: a detection, and the choice of the subject face."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Detection:
+    """One face in full-resolution pixel coordinates."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    score: float
+    source: str  # which detector pass found it, e.g. "hog-up1", "mmod"
+    landmarks: np.ndarray | None = field(default=None, repr=False)  # 5x2 float32 (x, y)
+
+    @property
+    def area(self) -> float:
+        return max(self.w, 0.0) * max(self.h, 0.0)
+
+    def landmark_list(self) -> list[float] | None:
+        return None if self.landmarks is None else [round(float(v), 2) for v in self.landmarks.reshape(-1)]
+
+
+def subject_index(dets: list[Detection], width: int, height: int) -> int | None:
+    """The subject is the largest face nearest the centre.
+
+    Size and centrality are combined: area times a weight that falls from 1 at the centre to 0
+    at the corners, so a large face near the centre beats a slightly larger one at the edge.
+    """
+    if not dets:
+        return None
+    cx, cy = width / 2.0, height / 2.0
+    half_diag = 0.5 * float(np.hypot(width, height)) or 1.0
+    best, best_key = 0, -1.0
+    for i, d in enumerate(dets):
+        dist = float(np.hypot(d.x + d.w / 2.0 - cx, d.y + d.h / 2.0 - cy)) / half_diag
+        key = d.area * (1.0 - min(dist, 1.0)) ** 2
+        if key > best_key:
+            best, best_key = i, key
+    return best

@@ -1,0 +1,244 @@
+"""Ingest: every image of a dataset detected, aligned and embedded once per space.
+
+The parent walks, hashes and is the only catalog writer; a process pool decodes, detects and embeds.
+Idempotent by content hash per space: unchanged, renamed or duplicated files are not embedded again,
+and a run that was interrupted resumes where its last committed batch ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import dataset
+from .catalog import Catalog, SpaceKey
+from .faces import Detection
+from .pipeline import ImageResult, Pipeline, SpaceSpec
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int, ImageResult | None], None]
+_BATCH = 256
+_BATCH_SECONDS = 10.0
+_IN_PROCESS_BELOW = 24  # small jobs run in-process: a pool costs more to start than it saves
+
+
+@dataclass
+class IngestSummary:
+    root: str
+    space: str
+    files: int = 0
+    identities: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    missing: int = 0
+    to_process: int = 0
+    skipped: int = 0
+    processed: int = 0
+    embedded: int = 0
+    faces: int = 0
+    reused_detections: int = 0
+    multi_face: int = 0
+    no_face: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    problems: list[dict] = field(default_factory=list)  # first examples: path, kind, message
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+    workers: int = 1
+    interrupted: bool = False
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+# ---------------------------------------------------------------- worker side
+_PIPELINE: Pipeline | None = None
+
+
+def _init_worker(spec: SpaceSpec, weights_dir: str | None) -> None:
+    global _PIPELINE
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and saves what is done
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
+    _PIPELINE = Pipeline(spec, weights_dir)
+
+
+def _work(item: tuple[str, str, list[Detection] | None]) -> ImageResult:
+    path, sha, known = item
+    assert _PIPELINE is not None
+    return _PIPELINE.process_file(Path(path), sha, known)
+
+
+# ---------------------------------------------------------------- parent side
+def _known_detections(rows) -> list[Detection]:
+    out = []
+    for f in rows:
+        lm = None if f.landmarks is None else np.asarray(f.landmarks, np.float32).reshape(-1, 2)
+        out.append(Detection(f.x, f.y, f.w, f.h, f.score, f.source or "", lm))
+    return out
+
+
+def ingest(
+    catalog: Catalog,
+    root: Path,
+    spec: SpaceSpec,
+    workers: int = 1,
+    weights_dir: str | None = None,
+    progress: ProgressFn | None = None,
+    limit: int | None = None,
+) -> IngestSummary:
+    """Ingest `root` into `catalog` for the space `spec`; returns what happened, counted."""
+    root = Path(root).resolve()
+    summary = IngestSummary(root=str(root), space=spec.label, workers=workers)
+    files = dataset.walk(root)
+    if limit:
+        files = files[:limit]
+    catalog.lock()
+    try:
+        return _ingest_locked(catalog, root, spec, files, workers, weights_dir, progress, summary)
+    finally:
+        catalog.unlock()
+
+
+def _ingest_locked(catalog, root, spec, files, workers, weights_dir, progress, summary) -> IngestSummary:
+    t0 = time.perf_counter()
+    hashed = dataset.hash_all(files)
+    summary.files = len(hashed)
+    summary.identities = len({h.file.identity for h in hashed if h.file.identity})
+    catalog.set_meta("dataset_root", str(root))
+    unreadable = [h for h in hashed if h.error]
+    counts = catalog.sync_images([(h.file.rel, h.file.identity, h.sha256, h.size) for h in hashed])
+    summary.new, summary.changed, summary.unchanged, summary.missing = (
+        counts["new"], counts["changed"], counts["unchanged"], counts["missing"])
+
+    probe = Pipeline.__new__(Pipeline)  # weights checksum without building detectors in the parent
+    from . import registry
+
+    entry = registry.model(spec.model)
+    weights_sha = _weights_sha(entry, weights_dir)
+    space = catalog.ensure_space(SpaceKey(spec.model, spec.detector, spec.aligner), spec.dim, weights_sha,
+                                 {"description": entry.description})
+    del probe
+    done = catalog.scanned(space.id)
+    by_sha: dict[str, list[str]] = {}
+    for h in hashed:
+        by_sha.setdefault(h.sha256, []).append(h.file.rel)
+    first_path = {}
+    for h in hashed:
+        first_path.setdefault(h.sha256, h.file.abspath)
+    todo = [sha for sha in by_sha if sha not in done]
+    summary.skipped = len(by_sha) - len(todo)
+    summary.to_process = len(todo)
+    known = catalog.known_faces(spec.detector, todo)
+    items = [(str(first_path[sha]), sha, _known_detections(known[sha]) if sha in known else None) for sha in todo]
+    summary.reused_detections = sum(1 for it in items if it[2] is not None)
+    # unreadable files never reach a worker
+    for h in unreadable:
+        _count_problem(summary, h.file.rel, "unreadable", h.error or "")
+    items = [it for it in items if not it[1].startswith("unreadable:")]
+
+    buffer: list[ImageResult] = []
+    last_flush = time.perf_counter()
+    t_proc = time.perf_counter()
+
+    def flush() -> None:
+        nonlocal last_flush
+        catalog.write_results(space.id, spec.detector, buffer)
+        buffer.clear()
+        last_flush = time.perf_counter()
+
+    def take(res: ImageResult) -> None:
+        summary.processed += 1
+        summary.faces += len(res.faces)
+        summary.embedded += len(res.vectors)
+        if len(res.faces) > 1:
+            summary.multi_face += 1
+        if res.error_kind:
+            _count_problem(summary, by_sha[res.sha256][0], res.error_kind, res.error or "")
+        elif res.subject is None:
+            summary.no_face += 1
+            _count_problem(summary, by_sha[res.sha256][0], "no-face", "no face found", count=False)
+        buffer.append(res)
+        if len(buffer) >= _BATCH or time.perf_counter() - last_flush > _BATCH_SECONDS:
+            flush()
+        if progress:
+            progress(summary.processed, len(items), res)
+
+    if progress:
+        progress(0, len(items), None)
+    pool = None
+    try:
+        if workers <= 1 or len(items) < _IN_PROCESS_BELOW:
+            summary.workers = 1
+            if items:
+                _init_worker_inline(spec, weights_dir)
+                for it in items:
+                    take(_work(it))
+        else:
+            ctx = mp.get_context("spawn")
+            env_threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+            for k in env_threads:
+                os.environ[k] = "1"
+            try:
+                pool = ctx.Pool(workers, initializer=_init_worker, initargs=(spec, weights_dir))
+            finally:
+                for k, v in env_threads.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+            chunk = max(1, min(16, len(items) // (workers * 8) or 1))
+            for res in pool.imap_unordered(_work, items, chunksize=chunk):
+                take(res)
+            pool.close()
+            pool.join()
+            pool = None
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        flush()
+    elapsed = time.perf_counter() - t_proc
+    summary.seconds = time.perf_counter() - t0
+    if summary.processed:
+        summary.images_per_second = summary.processed / max(elapsed, 1e-9)
+        if not summary.interrupted and summary.processed >= 20:
+            catalog.set_speed(space.id, summary.images_per_second)
+    return summary
+
+
+def _init_worker_inline(spec: SpaceSpec, weights_dir: str | None) -> None:
+    global _PIPELINE
+    if _PIPELINE is None or _PIPELINE.spec != spec:
+        _PIPELINE = Pipeline(spec, weights_dir)
+
+
+def _weights_sha(entry, weights_dir: str | None) -> str | None:
+    from . import weights
+
+    if entry.source == "native" and entry.name.startswith("dlib"):
+        return weights.sha256_file(weights.dlib_file("dlib-resnet", weights_dir))
+    return None
+
+
+def _count_problem(summary: IngestSummary, path: str, kind: str, message: str, count: bool = True) -> None:
+    if count:
+        summary.errors[kind] = summary.errors.get(kind, 0) + 1
+    if len(summary.problems) < 50:
+        summary.problems.append({"path": path, "kind": kind, "message": message})

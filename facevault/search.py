@@ -1,0 +1,93 @@
+"""Search: who is in a query image, and which identities look like a given one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import imageio, index
+from .catalog import Catalog, StoredVectors
+from .errors import FacevaultError, UnknownName
+from .pipeline import Pipeline
+
+
+@dataclass
+class Verdict:
+    threshold: float | None
+    source: str | None
+
+    def decide(self, score: float) -> str | None:
+        if self.threshold is None:
+            return None
+        return "same" if score >= self.threshold else "different"
+
+
+def _group(stored: StoredVectors, scores: np.ndarray, positions: np.ndarray, k: int, verdict: Verdict) -> list[dict]:
+    best: dict[str, dict] = {}
+    for s, p in zip(scores, positions):
+        if p < 0:
+            continue
+        ident = stored.identities[p] or "(unlabelled)"
+        hit = best.get(ident)
+        if hit is None:
+            best[ident] = {"identity": ident, "score": round(float(s), 6), "image": stored.paths[p], "faces": 1,
+                           "verdict": verdict.decide(float(s))}
+        else:
+            hit["faces"] += 1
+    return sorted(best.values(), key=lambda m: -m["score"])[:k]
+
+
+def search_images(catalog: Catalog, space, pipeline: Pipeline, queries: list[Path], k: int) -> list[dict]:
+    """Every face of every query image, matched to the k best identities."""
+    stored = catalog.vectors(space.id, space.dim)
+    if not len(stored):
+        raise FacevaultError("this space holds no vectors to search")
+    idx = index.load_or_build(catalog, space, stored)
+    verdict = Verdict(space.threshold, space.threshold_source)
+    out: list[dict] = []
+    depth = min(len(stored), max(10 * k, 50))
+    for q in queries:
+        try:
+            decoded = imageio.load(q)
+            dets, vecs = pipeline.query(decoded.rgb)
+        except FacevaultError as exc:
+            out.append({"query": str(q), "face": None, "error": f"{exc.kind}: {exc}", "matches": []})
+            continue
+        except OSError as exc:
+            out.append({"query": str(q), "face": None, "error": f"unreadable: {exc.strerror or exc}", "matches": []})
+            continue
+        scores, pos = idx.search(vecs, depth)
+        for fi, (d, s, p) in enumerate(zip(dets, scores, pos)):
+            out.append({"query": str(q), "face": {"index": fi, "box": [round(d.x), round(d.y), round(d.w), round(d.h)],
+                                                  "score": round(d.score, 4)},
+                        "matches": _group(stored, s, p, k, verdict)})
+    return out
+
+
+def centroids(stored: StoredVectors) -> tuple[list[str], np.ndarray, np.ndarray]:
+    groups: dict[str, list[int]] = {}
+    for i, ident in enumerate(stored.identities):
+        if ident is not None:
+            groups.setdefault(ident, []).append(i)
+    names = sorted(groups)
+    cents = np.stack([stored.matrix[groups[n]].mean(axis=0) for n in names]) if names else np.zeros((0, stored.matrix.shape[1]))
+    cents /= np.maximum(np.linalg.norm(cents, axis=1, keepdims=True), 1e-12)
+    return names, cents.astype(np.float32), np.array([len(groups[n]) for n in names])
+
+
+def lookalikes(catalog: Catalog, space, name: str, k: int) -> dict:
+    """Other identities ranked by the cosine similarity of their centroids to `name`'s."""
+    stored = catalog.vectors(space.id, space.dim)
+    names, cents, counts = centroids(stored)
+    if name not in names:
+        raise UnknownName("identity", name, names)
+    i = names.index(name)
+    sims = cents @ cents[i]
+    sims[i] = -np.inf
+    order = np.argsort(-sims)[:k]
+    verdict = Verdict(space.threshold, space.threshold_source)
+    return {"identity": name, "faces": int(counts[i]),
+            "matches": [{"identity": names[j], "score": round(float(sims[j]), 6), "faces": int(counts[j]),
+                         "verdict": verdict.decide(float(sims[j]))} for j in order]}

@@ -1,0 +1,1 @@
+"""Alembic migrations for the facevault catalog (installed as `facevault.migrations`)."""
