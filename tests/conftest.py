@@ -1,0 +1,59 @@
+"""Shared fixtures. Every test gets its own store and weights folder under tmp_path.
+
+`tests/data/lfw/` holds 8 LFW identities x 6 images (deep-funneled LFW, University of Massachusetts Amherst,
+copied from ../shared/datasets/lfw/images; research use).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data" / "lfw"
+SHARED = HERE.parent.parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEVAULT_STORE", str(tmp_path / "store"))
+    monkeypatch.delenv("FACEVAULT_DB", raising=False)
+    monkeypatch.setenv("FACEVAULT_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setenv("DEEPFACE_HOME", str(tmp_path / "deepface_home"))
+    monkeypatch.setenv("FACEVAULT_WORKERS", "1")
+
+
+@pytest.fixture
+def lfw_small() -> Path:
+    return DATA
+
+
+@pytest.fixture
+def dataset_copy(tmp_path) -> Path:
+    """A writable copy of the fixture faces."""
+    dst = tmp_path / "faces"
+    shutil.copytree(DATA, dst)
+    return dst
+
+
+@pytest.fixture
+def shared() -> Path:
+    if not (SHARED / "datasets").is_dir():
+        pytest.skip(f"shared datasets not found at {SHARED} (present on the development machines only)")
+    return SHARED
+
+
+def run_cli(*args: str, expect: int = 0):
+    import json
+
+    from click.testing import CliRunner
+
+    from facevault.cli import cli
+
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == expect, f"exit {result.exit_code}: {result.output}"
+    if "--json" in args and expect == 0:
+        return json.loads(result.stdout)
+    return result

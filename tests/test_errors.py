@@ -1,0 +1,161 @@
+"""Bad input: a clear one-line message, the rest of the dataset still ingested, nothing lost."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_cli
+
+
+def _face(lfw_small, name="Colin_Powell", n=1) -> Image.Image:
+    return Image.open(lfw_small / name / f"{name}_{n:04d}.jpg").convert("RGB")
+
+
+@pytest.fixture
+def messy(tmp_path, lfw_small):
+    """A dataset with one good image per identity plus every kind of bad input."""
+    root = tmp_path / "messy"
+    for ident in ("Colin_Powell", "Tony_Blair", "Serena_Williams"):
+        (root / ident).mkdir(parents=True)
+        shutil.copy(lfw_small / ident / f"{ident}_0001.jpg", root / ident)
+    bad = root / "Hugo_Chavez"
+    bad.mkdir()
+    good = (lfw_small / "Hugo_Chavez" / "Hugo_Chavez_0001.jpg").read_bytes()
+    (bad / "zero.jpg").write_bytes(b"")
+    (bad / "text.jpg").write_text("this is not an image\n")
+    (bad / "random.png").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    (bad / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    Image.fromarray(np.full((200, 200, 3), 180, np.uint8)).save(bad / "blank.png")  # no face
+    face = _face(lfw_small, "Hugo_Chavez", 2)
+    buf = io.BytesIO()
+    face.save(buf, format="WEBP")
+    (bad / "webp_named.jpg").write_bytes(buf.getvalue())
+    rgba = face.convert("RGBA")
+    rgba.putalpha(200)
+    rgba.save(bad / "rgba.png")
+    face.convert("L").save(bad / "gray.jpg")
+    gray16 = (np.asarray(_face(lfw_small, "Hugo_Chavez", 3).convert("L"), np.uint16) * 257)
+    Image.fromarray(gray16).save(bad / "gray16.png")
+    a, b = _face(lfw_small, "Tony_Blair", 2), _face(lfw_small, "Serena_Williams", 2)
+    two = Image.new("RGB", (500, 250))
+    two.paste(a, (0, 0)); two.paste(b, (250, 0))
+    (root / "Group").mkdir()
+    two.save(root / "Group" / "two_faces.jpg")
+    return root
+
+
+def test_every_bad_input_is_counted_and_the_rest_ingested(messy):
+    s = run_cli("ingest", str(messy), "--json")
+    assert s["files"] == 13
+    assert s["errors"] == {"empty-file": 1, "not-an-image": 2, "corrupt-image": 1}
+    assert s["no_face"] == 1
+    assert s["multi_face"] == 1
+    # 3 good + webp, rgba, gray, 16-bit gray + the two-face image
+    assert s["embedded"] == 8
+    kinds = {p["path"]: p["kind"] for p in s["problems"]}
+    assert kinds["Hugo_Chavez/truncated.jpg"] == "corrupt-image"
+    assert kinds["Hugo_Chavez/blank.png"] == "no-face"
+    assert all("\n" not in p["message"] for p in s["problems"])
+    status = run_cli("status", "--json")
+    assert status["images"] == {"ok": 9, "error": 4}
+    # re-running does not retry or duplicate anything
+    again = run_cli("ingest", str(messy), "--json")
+    assert again["processed"] == 0 and again["skipped"] == 13
+
+
+def test_human_summary_names_the_problems(messy):
+    out = run_cli("ingest", str(messy)).output
+    assert "error: corrupt-image" in out and "Hugo_Chavez/truncated.jpg" in out and "no face" in out
+
+
+def test_missing_store_is_a_clear_error(tmp_path):
+    r = run_cli("status", "--store", str(tmp_path / "nowhere"), expect=1)
+    assert "no facevault store" in r.output and "Traceback" not in r.output
+
+
+def test_unknown_names_list_the_valid_ones(dataset_copy):
+    r = run_cli("ingest", str(dataset_copy), "--model", "nope", expect=1)
+    assert "unknown model 'nope'" in r.output and "dlib" in r.output
+    r = run_cli("ingest", str(dataset_copy), "--detector", "nope", expect=1)
+    assert "unknown detector 'nope'" in r.output
+    run_cli("ingest", str(dataset_copy), "--json")
+    r = run_cli("search", "--identity", "Nobody_Here", expect=1)
+    assert "unknown identity 'Nobody_Here'" in r.output
+    r = run_cli("evaluate", "--sample", "10", "--model", "dlib+flip", expect=1)
+    assert "no vectors for model 'dlib+flip'" in r.output
+
+
+def test_empty_dataset(tmp_path):
+    (tmp_path / "empty" / "someone").mkdir(parents=True)
+    (tmp_path / "empty" / "someone" / "notes.txt").write_text("x")
+    r = run_cli("ingest", str(tmp_path / "empty"), expect=1)
+    assert "no images" in r.output
+    r = run_cli("ingest", str(tmp_path / "does-not-exist"), expect=1)
+    assert "does not exist" in r.output
+
+
+def test_a_second_writer_is_refused(dataset_copy):
+    from facevault import config
+    from facevault.catalog import Catalog
+
+    with Catalog(config.resolve(), create=True) as cat:
+        cat.lock()
+        r = run_cli("ingest", str(dataset_copy), expect=1)
+        assert "another facevault process is writing" in r.output
+    assert run_cli("ingest", str(dataset_copy), "--json")["embedded"] == 48
+
+
+def test_interrupted_run_resumes_without_duplicates(dataset_copy, monkeypatch):
+    from facevault import config, ingest
+    from facevault.catalog import Catalog
+    from facevault.catalog.models import Face, Scan, Vector
+    from facevault.pipeline import SpaceSpec
+    from sqlalchemy import func, select
+
+    real = ingest._work
+    calls = {"n": 0}
+
+    def flaky(item):
+        calls["n"] += 1
+        if calls["n"] == 21:
+            raise KeyboardInterrupt
+        return real(item)
+
+    monkeypatch.setattr(ingest, "_work", flaky)
+    monkeypatch.setattr(ingest, "_BATCH", 8)  # some results committed, some still buffered at the interrupt
+    spec = SpaceSpec("dlib", "dlib-hog")
+    with Catalog(config.resolve(), create=True) as cat:
+        s1 = ingest.ingest(cat, dataset_copy, spec, workers=1)
+        assert s1.interrupted and s1.processed == 20
+        with cat.session() as s:
+            assert s.scalar(select(func.count()).select_from(Vector)) == 20  # the buffer was saved too
+    monkeypatch.setattr(ingest, "_work", real)
+    with Catalog(config.resolve()) as cat:
+        s2 = ingest.ingest(cat, dataset_copy, spec, workers=1)
+        assert not s2.interrupted and s2.skipped == 20 and s2.processed == 28
+        with cat.session() as s:
+            assert s.scalar(select(func.count()).select_from(Vector)) == 48
+            assert s.scalar(select(func.count()).select_from(Scan)) == 48
+            assert s.scalar(select(func.count(func.distinct(Face.sha256)))) == 48
+
+
+def test_interrupt_through_the_cli_exits_nonzero_with_resume_hint(dataset_copy, monkeypatch):
+    from facevault import ingest
+
+    real = ingest._work
+    calls = {"n": 0}
+
+    def flaky(item):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(item)
+
+    monkeypatch.setattr(ingest, "_work", flaky)
+    r = run_cli("ingest", str(dataset_copy), expect=1)
+    assert "interrupted: 4 images saved" in r.output and "resume" in r.output
