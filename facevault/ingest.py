@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import dataset
+from . import dataset, registry
 from .catalog import Catalog, SpaceKey
 from .faces import Detection
 from .pipeline import ImageResult, Pipeline, SpaceSpec
@@ -30,6 +30,7 @@ ProgressFn = Callable[[int, int, ImageResult | None], None]
 _BATCH = 256
 _BATCH_SECONDS = 10.0
 _IN_PROCESS_BELOW = 24  # small jobs run in-process: a pool costs more to start than it saves
+_TASK_IMAGES = 8  # images per worker task: their chips are embedded in one batch
 
 
 @dataclass
@@ -65,7 +66,7 @@ class IngestSummary:
 _PIPELINE: Pipeline | None = None
 
 
-def _init_worker(spec: SpaceSpec, weights_dir: str | None) -> None:
+def _init_worker(spec: SpaceSpec, weights_dir: str | None, batch_size: int | None = None) -> None:
     global _PIPELINE
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and saves what is done
     try:
@@ -74,13 +75,13 @@ def _init_worker(spec: SpaceSpec, weights_dir: str | None) -> None:
         cv2.setNumThreads(1)
     except ImportError:
         pass
-    _PIPELINE = Pipeline(spec, weights_dir)
+    _PIPELINE = Pipeline(spec, weights_dir, batch_size)
 
 
-def _work(item: tuple[str, str, list[Detection] | None]) -> ImageResult:
-    path, sha, known = item
-    assert _PIPELINE is not None
-    return _PIPELINE.process_file(Path(path), sha, known)
+def _work(items: list[tuple[str, str, list[Detection] | None]]) -> list[ImageResult]:
+    if _PIPELINE is None:
+        raise RuntimeError("worker used before _init_worker")
+    return _PIPELINE.process_files([(Path(p), sha, known) for p, sha, known in items])
 
 
 # ---------------------------------------------------------------- parent side
@@ -100,6 +101,7 @@ def ingest(
     weights_dir: str | None = None,
     progress: ProgressFn | None = None,
     limit: int | None = None,
+    batch_size: int | None = None,
 ) -> IngestSummary:
     """Ingest `root` into `catalog` for the space `spec`; returns what happened, counted."""
     root = Path(root).resolve()
@@ -109,12 +111,12 @@ def ingest(
         files = files[:limit]
     catalog.lock()
     try:
-        return _ingest_locked(catalog, root, spec, files, workers, weights_dir, progress, summary)
+        return _ingest_locked(catalog, root, spec, files, workers, weights_dir, progress, summary, batch_size)
     finally:
         catalog.unlock()
 
 
-def _ingest_locked(catalog, root, spec, files, workers, weights_dir, progress, summary) -> IngestSummary:
+def _ingest_locked(catalog, root, spec, files, workers, weights_dir, progress, summary, batch_size) -> IngestSummary:
     t0 = time.perf_counter()
     hashed = dataset.hash_all(files)
     summary.files = len(hashed)
@@ -125,14 +127,10 @@ def _ingest_locked(catalog, root, spec, files, workers, weights_dir, progress, s
     summary.new, summary.changed, summary.unchanged, summary.missing = (
         counts["new"], counts["changed"], counts["unchanged"], counts["missing"])
 
-    probe = Pipeline.__new__(Pipeline)  # weights checksum without building detectors in the parent
-    from . import registry
-
     entry = registry.model(spec.model)
     weights_sha = _weights_sha(entry, weights_dir)
     space = catalog.ensure_space(SpaceKey(spec.model, spec.detector, spec.aligner), spec.dim, weights_sha,
                                  {"description": entry.description})
-    del probe
     done = catalog.scanned(space.id)
     by_sha: dict[str, list[str]] = {}
     for h in hashed:
@@ -180,30 +178,32 @@ def _ingest_locked(catalog, root, spec, files, workers, weights_dir, progress, s
 
     if progress:
         progress(0, len(items), None)
+    tasks = [items[i : i + _TASK_IMAGES] for i in range(0, len(items), _TASK_IMAGES)]
     pool = None
     try:
         if workers <= 1 or len(items) < _IN_PROCESS_BELOW:
             summary.workers = 1
             if items:
-                _init_worker_inline(spec, weights_dir)
-                for it in items:
-                    take(_work(it))
+                _init_worker_inline(spec, weights_dir, batch_size)
+                for task in tasks:
+                    for res in _work(task):
+                        take(res)
         else:
             ctx = mp.get_context("spawn")
             env_threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
             for k in env_threads:
                 os.environ[k] = "1"
             try:
-                pool = ctx.Pool(workers, initializer=_init_worker, initargs=(spec, weights_dir))
+                pool = ctx.Pool(workers, initializer=_init_worker, initargs=(spec, weights_dir, batch_size))
             finally:
                 for k, v in env_threads.items():
                     if v is None:
                         os.environ.pop(k, None)
                     else:
                         os.environ[k] = v
-            chunk = max(1, min(16, len(items) // (workers * 8) or 1))
-            for res in pool.imap_unordered(_work, items, chunksize=chunk):
-                take(res)
+            for batch in pool.imap_unordered(_work, tasks, chunksize=1):
+                for res in batch:
+                    take(res)
             pool.close()
             pool.join()
             pool = None
@@ -223,18 +223,19 @@ def _ingest_locked(catalog, root, spec, files, workers, weights_dir, progress, s
     return summary
 
 
-def _init_worker_inline(spec: SpaceSpec, weights_dir: str | None) -> None:
+def _init_worker_inline(spec: SpaceSpec, weights_dir: str | None, batch_size: int | None) -> None:
     global _PIPELINE
     if _PIPELINE is None or _PIPELINE.spec != spec:
-        _PIPELINE = Pipeline(spec, weights_dir)
+        _PIPELINE = Pipeline(spec, weights_dir, batch_size)
 
 
 def _weights_sha(entry, weights_dir: str | None) -> str | None:
+    """sha256 of the recognizer's main weights file, recorded with the space (None when it has none)."""
     from . import weights
 
-    if entry.source == "native" and entry.name.startswith("dlib"):
-        return weights.sha256_file(weights.dlib_file("dlib-resnet", weights_dir))
-    return None
+    if not entry.weights:
+        return None
+    return weights.sha256_file(weights.find(entry.weights[0], weights_dir))
 
 
 def _count_problem(summary: IngestSummary, path: str, kind: str, message: str, count: bool = True) -> None:

@@ -21,10 +21,11 @@ class SpaceSpec:
 
     model: str
     detector: str
+    aligner_choice: str | None = None  # None: the recognizer's default
 
     @property
     def aligner(self) -> str:
-        return registry.model(self.model).aligner or "none"
+        return registry.aligner_for(self.model, self.aligner_choice)
 
     @property
     def dim(self) -> int:
@@ -48,6 +49,7 @@ class ImageResult:
     error_kind: str | None = None
     error: str | None = None
     reused_faces: bool = False
+    _rgb: np.ndarray | None = field(default=None, repr=False)  # only while in the pipeline
 
     @property
     def status(self) -> str:
@@ -57,10 +59,13 @@ class ImageResult:
 
 
 class Pipeline:
-    def __init__(self, spec: SpaceSpec, weights_dir: str | None = None) -> None:
+    def __init__(self, spec: SpaceSpec, weights_dir: str | None = None, batch_size: int | None = None) -> None:
         self.spec = spec
         self.detector = registry.detector(spec.detector).build(weights_dir=weights_dir)
-        self.recognizer = registry.model(spec.model).build(weights_dir=weights_dir)
+        extra = {"weights_dir": weights_dir, "aligner": spec.aligner}
+        if batch_size:
+            extra["batch_size"] = batch_size
+        self.recognizer = registry.model(spec.model).build(**extra)
 
     def faces(self, rgb: np.ndarray) -> list[Detection]:
         dets = self.detector.detect(rgb)
@@ -73,34 +78,59 @@ class Pipeline:
         chips = [self.recognizer.align(rgb, d) for d in dets]
         return self.recognizer.embed(chips)
 
-    def process(self, rgb: np.ndarray, sha256: str, known: list[Detection] | None = None,
-                all_faces: bool = False) -> ImageResult:
-        h, w = rgb.shape[:2]
-        res = ImageResult(sha256=sha256, width=w, height=h)
-        res.faces = known if known is not None else self.faces(rgb)
-        res.reused_faces = known is not None
-        res.subject = subject_index(res.faces, w, h)
-        if res.subject is None:
-            return res
-        idx = list(range(len(res.faces))) if all_faces else [res.subject]
-        vecs = self.embed_faces(rgb, [res.faces[i] for i in idx])
-        res.vectors = {i: v for i, v in zip(idx, vecs)}
-        return res
-
     def process_file(self, path: Path, sha256: str, known: list[Detection] | None = None) -> ImageResult:
+        return self.process_files([(path, sha256, known)])[0]
+
+    def process_files(self, items: list[tuple[Path, str, list[Detection] | None]]) -> list[ImageResult]:
+        """Decode, detect and align each image, then embed all subject chips in one batched call."""
+        results: list[ImageResult] = []
+        chips: list[np.ndarray] = []
+        owners: list[int] = []
+        for path, sha256, known in items:
+            res = self._detect_one(Path(path), sha256, known)
+            results.append(res)
+            if res.subject is not None and not res.error_kind:
+                try:
+                    chips.append(self.recognizer.align(res._rgb, res.faces[res.subject]))
+                    owners.append(len(results) - 1)
+                except Exception as exc:  # a face that cannot be aligned loses that image only
+                    log.debug("alignment failure on %s", path, exc_info=True)
+                    res.error_kind, res.error = "align", f"{type(exc).__name__}: {exc}"
+            res._rgb = None
+        if chips:
+            try:
+                vecs = self.recognizer.embed(chips)
+            except Exception as exc:
+                log.debug("embedding failure", exc_info=True)
+                for i in owners:
+                    results[i].error_kind, results[i].error = "embed", f"{type(exc).__name__}: {exc}"
+                return results
+            for i, v in zip(owners, vecs):
+                results[i].vectors = {results[i].subject: v}
+        return results
+
+    def _detect_one(self, path: Path, sha256: str, known: list[Detection] | None) -> ImageResult:
         try:
             decoded = imageio.load(path)
         except FacevaultError as exc:
             return ImageResult(sha256=sha256, error_kind=exc.kind, error=str(exc))
         except OSError as exc:
             return ImageResult(sha256=sha256, error_kind="unreadable", error=f"cannot read file: {exc.strerror or exc}")
+        h, w = decoded.rgb.shape[:2]
+        res = ImageResult(sha256=sha256, width=w, height=h)
         try:
-            return self.process(decoded.rgb, sha256, known)
+            res.faces = known if known is not None else self.faces(decoded.rgb)
         except FacevaultError as exc:
-            return ImageResult(sha256=sha256, error_kind=exc.kind, error=str(exc))
+            res.error_kind, res.error = exc.kind, str(exc)
+            return res
         except Exception as exc:  # one bad image must not stop a dataset; the kind is recorded
-            log.debug("pipeline failure on %s", path, exc_info=True)
-            return ImageResult(sha256=sha256, error_kind="pipeline", error=f"{type(exc).__name__}: {exc}")
+            log.debug("detection failure on %s", path, exc_info=True)
+            res.error_kind, res.error = "detect", f"{type(exc).__name__}: {exc}"
+            return res
+        res.reused_faces = known is not None
+        res.subject = subject_index(res.faces, w, h)
+        res._rgb = decoded.rgb
+        return res
 
     def query(self, rgb: np.ndarray) -> tuple[list[Detection], np.ndarray]:
         """Every face of a query image and its vector (search embeds them all)."""

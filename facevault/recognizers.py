@@ -29,7 +29,8 @@ class DlibResNet:
     CHIP_SIZE = 150
     CHIP_PADDING = 0.25
 
-    def __init__(self, flip: bool = False, weights_dir: str | None = None) -> None:
+    def __init__(self, flip: bool = False, weights_dir: str | None = None, aligner: str | None = None,
+                 batch_size: int | None = None) -> None:
         import dlib
 
         from .detectors import DlibShape5

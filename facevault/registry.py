@@ -1,12 +1,19 @@
-"""The registry: names to import paths, so naming one model imports only what it needs."""
+"""The registry: names to import paths, so naming one model imports only what it needs.
+
+Entries are plain data, declared per source in `facevault.zoo.<source>` (native, onnx, deepface); reading
+them imports no framework. `Entry.build()` imports the implementing module only when a model is used.
+"""
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .errors import UnknownName
+
+ZOO_MODULES = ("facevault.zoo.native", "facevault.zoo.onnx", "facevault.zoo.deepface")
 
 
 @dataclass(frozen=True)
@@ -17,7 +24,10 @@ class Entry:
     target: str  # "module:attr"
     kwargs: dict = field(default_factory=dict)
     dim: int | None = None
-    aligner: str | None = None
+    aligner: str | None = None  # recognizers: default aligner
+    aligners: tuple[str, ...] = ()  # recognizers: aligners it accepts (default first)
+    input: str = ""  # e.g. "1x3x112x112 RGB"
+    weights: tuple[str, ...] = ()  # weights file names (see weights/manifest.toml)
     description: str = ""
 
     def build(self, **extra: Any) -> Any:
@@ -26,38 +36,50 @@ class Entry:
         return cls(**{**self.kwargs, **extra})
 
 
-DETECTORS: dict[str, Entry] = {
-    e.name: e
-    for e in (
-        Entry("dlib-hog", "detector", "native", "facevault.detectors:DlibHog",
-              description="dlib HOG, falling back to 2x upsampling then the MMOD CNN"),
-        Entry("dlib-hog-only", "detector", "native", "facevault.detectors:DlibHog", {"fallback": False},
-              description="dlib HOG with one upsampling, no fallback"),
-        Entry("dlib-cnn", "detector", "native", "facevault.detectors:DlibCnn",
-              description="dlib MMOD CNN"),
-    )
-}
+@lru_cache(maxsize=1)
+def _all() -> tuple[dict[str, Entry], dict[str, Entry]]:
+    detectors: dict[str, Entry] = {}
+    models: dict[str, Entry] = {}
+    for mod in ZOO_MODULES:
+        try:
+            entries = importlib.import_module(mod).ENTRIES
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+            continue
+        for e in entries:
+            (detectors if e.kind == "detector" else models)[e.name] = e
+    return detectors, models
 
-MODELS: dict[str, Entry] = {
-    e.name: e
-    for e in (
-        Entry("dlib", "recognizer", "native", "facevault.recognizers:DlibResNet", dim=128, aligner="dlib-chip",
-              description="dlib ResNet 128-d, 5-point chip 150 px"),
-        Entry("dlib+flip", "recognizer", "native", "facevault.recognizers:DlibResNet", {"flip": True}, dim=128,
-              aligner="dlib-chip", description="dlib ResNet, mean of the chip and its mirror (2x cost)"),
-    )
-}
+
+def detectors() -> dict[str, Entry]:
+    return _all()[0]
+
+
+def models() -> dict[str, Entry]:
+    return _all()[1]
 
 
 def detector(name: str) -> Entry:
     try:
-        return DETECTORS[name]
+        return detectors()[name]
     except KeyError:
-        raise UnknownName("detector", name, list(DETECTORS)) from None
+        raise UnknownName("detector", name, list(detectors())) from None
 
 
 def model(name: str) -> Entry:
     try:
-        return MODELS[name]
+        return models()[name]
     except KeyError:
-        raise UnknownName("model", name, list(MODELS)) from None
+        raise UnknownName("model", name, list(models())) from None
+
+
+def aligner_for(model_name: str, aligner: str | None) -> str:
+    """The aligner a space uses: the one asked for (if the model accepts it) or the model's default."""
+    entry = model(model_name)
+    if aligner is None:
+        return entry.aligner or "none"
+    accepted = entry.aligners or ((entry.aligner,) if entry.aligner else ())
+    if aligner not in accepted:
+        raise UnknownName(f"aligner for {model_name}", aligner, list(accepted))
+    return aligner

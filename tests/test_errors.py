@@ -120,13 +120,14 @@ def test_interrupted_run_resumes_without_duplicates(dataset_copy, monkeypatch):
     real = ingest._work
     calls = {"n": 0}
 
-    def flaky(item):
+    def flaky(items):
         calls["n"] += 1
-        if calls["n"] == 21:
+        if calls["n"] == 6:  # Ctrl-C during the sixth task of four images
             raise KeyboardInterrupt
-        return real(item)
+        return real(items)
 
     monkeypatch.setattr(ingest, "_work", flaky)
+    monkeypatch.setattr(ingest, "_TASK_IMAGES", 4)
     monkeypatch.setattr(ingest, "_BATCH", 8)  # some results committed, some still buffered at the interrupt
     spec = SpaceSpec("dlib", "dlib-hog")
     with Catalog(config.resolve(), create=True) as cat:
@@ -150,12 +151,13 @@ def test_interrupt_through_the_cli_exits_nonzero_with_resume_hint(dataset_copy, 
     real = ingest._work
     calls = {"n": 0}
 
-    def flaky(item):
+    def flaky(items):
         calls["n"] += 1
-        if calls["n"] == 5:
+        if calls["n"] == 2:
             raise KeyboardInterrupt
-        return real(item)
+        return real(items)
 
     monkeypatch.setattr(ingest, "_work", flaky)
+    monkeypatch.setattr(ingest, "_TASK_IMAGES", 4)
     r = run_cli("ingest", str(dataset_copy), expect=1)
     assert "interrupted: 4 images saved" in r.output and "resume" in r.output

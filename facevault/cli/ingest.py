@@ -11,6 +11,7 @@ from rich.table import Table
 from .. import config
 from ..ingest import IngestSummary, ingest
 from ..pipeline import SpaceSpec
+from ..registry import aligner_for
 from ..registry import detector as detector_entry
 from ..registry import model as model_entry
 from . import cli
@@ -29,13 +30,17 @@ class _Rate(TextColumn):
 @cli.command("ingest")
 @click.argument("dataset", type=click.Path(path_type=Path))
 @space_options
+@click.option("--aligner", default=None, help="Alignment (default: the recognizer's own; `facevault models` lists them).")
+@click.option("--batch-size", type=int, default=None, help="Faces per recognizer call (default: sized for the device; "
+              "models with a fixed batch are always fed correctly).")
 @click.option("--workers", "-j", type=int, default=None, help="Worker processes (default: the cores available).")
 @click.option("--weights", "weights_dir", type=click.Path(file_okay=False), envvar="FACEVAULT_WEIGHTS",
               help="Extra folder to look for weights files in (env FACEVAULT_WEIGHTS).")
 @click.option("--limit", type=int, default=None, help="Ingest only the first N images (for a quick look).")
 @store_options
-def ingest_cmd(dataset: Path, model: str, detector: str | None, workers: int | None, weights_dir: str | None,
-               limit: int | None, store: str | None, db: str | None, as_json: bool) -> None:
+def ingest_cmd(dataset: Path, model: str, detector: str | None, aligner: str | None, batch_size: int | None,
+               workers: int | None, weights_dir: str | None, limit: int | None, store: str | None, db: str | None,
+               as_json: bool) -> None:
     """Detect, align and embed every image of DATASET (DATASET/<identity>/**/<image>) once per model.
 
     Idempotent by content: a second run embeds only new or changed images, renamed files keep their
@@ -44,7 +49,8 @@ def ingest_cmd(dataset: Path, model: str, detector: str | None, workers: int | N
     model_entry(model)
     detector = detector or config.DEFAULT_DETECTOR
     detector_entry(detector)
-    spec = SpaceSpec(model, detector)
+    aligner_for(model, aligner)  # an aligner this model cannot use is refused before any work
+    spec = SpaceSpec(model, detector, aligner)
     workers = workers or config.default_workers()
     with open_catalog(store, db, create=True) as catalog:
         with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), _Rate(),
@@ -56,7 +62,7 @@ def ingest_cmd(dataset: Path, model: str, detector: str | None, workers: int | N
                 bar.update(task, completed=done, total=total)
 
             summary = ingest(catalog, dataset, spec, workers=workers, weights_dir=weights_dir, progress=progress,
-                             limit=limit)
+                             limit=limit, batch_size=batch_size)
     if as_json:
         emit_json(summary.to_dict())
     else:

@@ -33,7 +33,7 @@ def search_cmd(images: tuple[Path, ...], model: str, detector: str | None, ident
         if identity:
             doc = search_mod.lookalikes(catalog, space, identity, k)
         else:
-            pipeline = Pipeline(SpaceSpec(space.model, space.detector), weights_dir)
+            pipeline = Pipeline(SpaceSpec(space.model, space.detector, space.aligner), weights_dir)
             doc = search_mod.search_images(catalog, space, pipeline, list(images), k)
     if as_json:
         emit_json(doc)

@@ -54,7 +54,7 @@ def models_cmd(as_json: bool) -> None:
     rows = [
         {"name": e.name, "kind": e.kind, "source": e.source, "dim": e.dim, "aligner": e.aligner,
          "description": e.description}
-        for e in list(registry.MODELS.values()) + list(registry.DETECTORS.values())
+        for e in list(registry.models().values()) + list(registry.detectors().values())
     ]
     if as_json:
         emit_json(rows)
