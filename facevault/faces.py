@@ -23,8 +23,17 @@ class Detection:
     def area(self) -> float:
         return max(self.w, 0.0) * max(self.h, 0.0)
 
-    def landmark_list(self) -> list[float] | None:
-        return None if self.landmarks is None else [round(float(v), 2) for v in self.landmarks.reshape(-1)]
+    def landmark_list(self) -> list[float | None] | None:
+        """JSON-ready x1, y1, ... x5, y5; a point a detector does not give (NaN) is stored as null."""
+        if self.landmarks is None:
+            return None
+        return [None if np.isnan(v) else round(float(v), 2) for v in self.landmarks.reshape(-1)]
+
+    @staticmethod
+    def landmarks_from_list(values: list | None) -> np.ndarray | None:
+        if values is None:
+            return None
+        return np.array([np.nan if v is None else v for v in values], np.float32).reshape(-1, 2)
 
 
 def subject_index(dets: list[Detection], width: int, height: int) -> int | None:

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from . import dataset, registry
 from .catalog import Catalog, SpaceKey
@@ -88,7 +87,7 @@ def _work(items: list[tuple[str, str, list[Detection] | None]]) -> list[ImageRes
 def _known_detections(rows) -> list[Detection]:
     out = []
     for f in rows:
-        lm = None if f.landmarks is None else np.asarray(f.landmarks, np.float32).reshape(-1, 2)
+        lm = Detection.landmarks_from_list(f.landmarks)
         out.append(Detection(f.x, f.y, f.w, f.h, f.score, f.source or "", lm))
     return out
 

@@ -45,7 +45,8 @@ class ImageResult:
     height: int = 0
     faces: list[Detection] = field(default_factory=list)
     subject: int | None = None
-    vectors: dict[int, np.ndarray] = field(default_factory=dict)  # face idx -> vector
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)  # face idx -> unit vector
+    norms: dict[int, float] = field(default_factory=dict)  # face idx -> raw norm
     error_kind: str | None = None
     error: str | None = None
     reused_faces: bool = False
@@ -56,6 +57,13 @@ class ImageResult:
         if self.error_kind:
             return "error"
         return "ok" if self.subject is not None else "no-face"
+
+
+def unit(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """L2-normalised rows and their norms (recognizers return raw embeddings)."""
+    raw = np.asarray(raw, dtype=np.float32)
+    norms = np.linalg.norm(raw, axis=1)
+    return (raw / np.maximum(norms, 1e-12)[:, None]).astype(np.float32), norms
 
 
 class Pipeline:
@@ -75,8 +83,8 @@ class Pipeline:
         return dets
 
     def embed_faces(self, rgb: np.ndarray, dets: list[Detection]) -> np.ndarray:
-        chips = [self.recognizer.align(rgb, d) for d in dets]
-        return self.recognizer.embed(chips)
+        """Unit vectors of these faces."""
+        return unit(self.recognizer.embed([self.recognizer.align(rgb, d) for d in dets]))[0]
 
     def process_file(self, path: Path, sha256: str, known: list[Detection] | None = None) -> ImageResult:
         return self.process_files([(path, sha256, known)])[0]
@@ -99,14 +107,15 @@ class Pipeline:
             res._rgb = None
         if chips:
             try:
-                vecs = self.recognizer.embed(chips)
+                vecs, norms = unit(self.recognizer.embed(chips))
             except Exception as exc:
                 log.debug("embedding failure", exc_info=True)
                 for i in owners:
                     results[i].error_kind, results[i].error = "embed", f"{type(exc).__name__}: {exc}"
                 return results
-            for i, v in zip(owners, vecs):
+            for i, v, n in zip(owners, vecs, norms):
                 results[i].vectors = {results[i].subject: v}
+                results[i].norms = {results[i].subject: float(n)}
         return results
 
     def _detect_one(self, path: Path, sha256: str, known: list[Detection] | None) -> ImageResult:

@@ -52,6 +52,7 @@ class DlibResNet:
         return np.asarray(self._dlib.get_face_chip(rgb, shape, size=self.CHIP_SIZE, padding=self.CHIP_PADDING))
 
     def embed(self, chips: list[np.ndarray]) -> np.ndarray:
+        """Raw 128-d descriptors (the pipeline normalises them and keeps the norms)."""
         if not chips:
             return np.zeros((0, self.dim), np.float32)
         batch = [np.ascontiguousarray(c) for c in chips]
@@ -60,5 +61,5 @@ class DlibResNet:
         out = np.array([np.asarray(d, dtype=np.float32) for d in self._net.compute_face_descriptor(batch)])
         if self.flip:
             n = len(chips)
-            out = l2_normalise(out[:n]) + l2_normalise(out[n:])
-        return l2_normalise(out)
+            out = (out[:n] + out[n:]) / 2.0
+        return out

@@ -13,7 +13,13 @@ from typing import Any
 
 from .errors import UnknownName
 
-ZOO_MODULES = ("facevault.zoo.native", "facevault.zoo.onnx", "facevault.zoo.deepface")
+ZOO_MODULES = (
+    "facevault.zoo.native",
+    "facevault.zoo.native_onnx",
+    "facevault.zoo.onnx",
+    "facevault.zoo.deepface",
+    "facevault.zoo.user",
+)
 
 
 @dataclass(frozen=True)
@@ -36,17 +42,24 @@ class Entry:
         return cls(**{**self.kwargs, **extra})
 
 
+def refresh() -> None:
+    """Forget the cached entries (after `facevault weights add` registers a model)."""
+    _all.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def _all() -> tuple[dict[str, Entry], dict[str, Entry]]:
     detectors: dict[str, Entry] = {}
     models: dict[str, Entry] = {}
     for mod in ZOO_MODULES:
         try:
-            entries = importlib.import_module(mod).ENTRIES
+            module = importlib.import_module(mod)
         except ModuleNotFoundError as exc:
             if exc.name != mod:
                 raise
             continue
+        # a zoo module may compute its entries on demand (e.g. user-registered weights read from disk)
+        entries = module.entries() if hasattr(module, "entries") else module.ENTRIES
         for e in entries:
             (detectors if e.kind == "detector" else models)[e.name] = e
     return detectors, models

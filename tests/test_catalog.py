@@ -20,7 +20,7 @@ def test_migrations_from_an_empty_database_match_the_models(tmp_path):
     settings = config.resolve(tmp_path / "s")
     with Catalog(settings, create=True) as cat:
         with cat.engine.connect() as conn:
-            assert MigrationContext.configure(conn).get_current_revision() == "0001"
+            assert MigrationContext.configure(conn).get_current_revision() == "0002"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], diff
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

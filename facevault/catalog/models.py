@@ -114,7 +114,7 @@ Index("ix_faces_sha_detector", Face.sha256, Face.detector)
 
 
 class Vector(Base):
-    """A little-endian float32 embedding of one face in one space, L2-normalised."""
+    """A little-endian float32 embedding of one face in one space, L2-normalised, with its raw norm."""
 
     __tablename__ = "vectors"
     __table_args__ = (UniqueConstraint("face_id", "space_id", name="uq_vector"),)
@@ -122,3 +122,4 @@ class Vector(Base):
     face_id: Mapped[int] = mapped_column(ForeignKey("faces.id"), index=True)
     space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id"), index=True)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
+    norm: Mapped[float | None] = mapped_column(Float)  # L2 norm of the raw embedding (vector is unit length)

@@ -40,6 +40,7 @@ class StoredVectors:
     paths: list[str]
     identities: list[str | None]
     matrix: np.ndarray  # n x dim float32, L2-normalised
+    norms: np.ndarray | None = None  # raw L2 norm per row (NaN where unknown)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -266,7 +267,8 @@ class Catalog:
                 ):
                     face_ids[(sha, idx)] = fid
             vec_rows = [
-                {"face_id": face_ids[(r.sha256, i)], "space_id": space_id, "vector": v.astype("<f4").tobytes()}
+                {"face_id": face_ids[(r.sha256, i)], "space_id": space_id, "vector": v.astype("<f4").tobytes(),
+                 "norm": r.norms.get(i)}
                 for r in results for i, v in r.vectors.items()
             ]
             if vec_rows:
@@ -298,7 +300,7 @@ class Catalog:
         with self.session() as s:
             space = s.get(Space, space_id)
             q = (
-                select(Vector.id, Image.path, Identity.name, Vector.vector)
+                select(Vector.id, Image.path, Identity.name, Vector.vector, Vector.norm)
                 .join(Face, Face.id == Vector.face_id)
                 .join(Image, Image.sha256 == Face.sha256)
                 .outerjoin(Identity, Identity.id == Image.identity_id)
@@ -308,8 +310,9 @@ class Catalog:
             )
             rows = s.execute(q).all()
         mat = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f4").reshape(len(rows), dim) if rows else np.zeros((0, dim), np.float32)
+        norms = np.array([np.nan if r[4] is None else r[4] for r in rows], np.float64)
         return StoredVectors(space_id, np.array([r[0] for r in rows], np.int64), [r[1] for r in rows],
-                             [r[2] for r in rows], np.ascontiguousarray(mat, dtype=np.float32))
+                             [r[2] for r in rows], np.ascontiguousarray(mat, dtype=np.float32), norms)
 
     def image_paths(self) -> dict[str, str | None]:
         """Present image path -> identity name."""
