@@ -117,3 +117,36 @@ def test_lfw_pairs_file_parses_into_its_ten_folds(shared):
     assert (shared / "datasets" / "lfw" / "images" / p.a[0]).is_file()
     dev = read_pairs_file(shared / "datasets" / "lfw" / "pairsDevTest.txt")
     assert len(dev) == 1000 and dev.labels.sum() == 500
+
+
+def test_upgrading_a_0001_store_keeps_its_data(tmp_path):
+    """A store written by the first schema opens under the current one with every row intact."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from facevault import config
+    from facevault.catalog import Catalog
+    from facevault.catalog.store import _migrations_dir
+
+    settings = config.resolve(tmp_path / "old")
+    settings.store.mkdir(parents=True)
+    engine = create_engine(settings.db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", _migrations_dir())
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(text("INSERT INTO spaces (model, detector, aligner, dim, metric, revision, created_at) "
+                          "VALUES ('dlib', 'dlib-hog', 'dlib-chip', 128, 'cosine', 3, '2026-01-01')"))
+        conn.execute(text("INSERT INTO faces (sha256, detector, idx, x, y, w, h, score, is_subject) "
+                          "VALUES ('abc', 'dlib-hog', 0, 1, 2, 3, 4, 0.9, 1)"))
+        conn.execute(text("INSERT INTO vectors (face_id, space_id, vector) VALUES (1, 1, :v)"),
+                      {"v": np.ones(128, "<f4").tobytes()})
+    engine.dispose()
+    with Catalog(settings) as cat:
+        (space,) = cat.spaces()
+        assert space.revision == 3
+        with cat.engine.connect() as conn:
+            row = conn.execute(text("SELECT length(vector), norm FROM vectors")).one()
+    assert row == (512, None)
