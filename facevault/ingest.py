@@ -101,6 +101,7 @@ def ingest(
     progress: ProgressFn | None = None,
     limit: int | None = None,
     batch_size: int | None = None,
+    retry_failed: bool = False,
 ) -> IngestSummary:
     """Ingest `root` into `catalog` for the space `spec`; returns what happened, counted."""
     root = Path(root).resolve()
@@ -110,12 +111,14 @@ def ingest(
         files = files[:limit]
     catalog.lock()
     try:
-        return _ingest_locked(catalog, root, spec, files, workers, weights_dir, progress, summary, batch_size)
+        return _ingest_locked(catalog, root, spec, files, workers, weights_dir, progress, summary, batch_size,
+                              retry_failed)
     finally:
         catalog.unlock()
 
 
-def _ingest_locked(catalog, root, spec, files, workers, weights_dir, progress, summary, batch_size) -> IngestSummary:
+def _ingest_locked(catalog, root, spec, files, workers, weights_dir, progress, summary, batch_size,
+                   retry_failed) -> IngestSummary:
     t0 = time.perf_counter()
     hashed = dataset.hash_all(files)
     summary.files = len(hashed)
@@ -130,7 +133,7 @@ def _ingest_locked(catalog, root, spec, files, workers, weights_dir, progress, s
     weights_sha = _weights_sha(entry, weights_dir)
     space = catalog.ensure_space(SpaceKey(spec.model, spec.detector, spec.aligner), spec.dim, weights_sha,
                                  {"description": entry.description})
-    done = catalog.scanned(space.id)
+    done = catalog.scanned(space.id, only_ok=retry_failed)
     by_sha: dict[str, list[str]] = {}
     for h in hashed:
         by_sha.setdefault(h.sha256, []).append(h.file.rel)

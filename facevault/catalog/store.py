@@ -223,9 +223,13 @@ class Catalog:
             counts["missing"] = len(gone)
         return counts
 
-    def scanned(self, space_id: int) -> set[str]:
+    def scanned(self, space_id: int, only_ok: bool = False) -> set[str]:
+        """Contents already processed for a space (with `only_ok`, those that gave a vector)."""
         with self.session() as s:
-            return set(s.scalars(select(Scan.sha256).where(Scan.space_id == space_id)))
+            q = select(Scan.sha256).where(Scan.space_id == space_id)
+            if only_ok:
+                q = q.where(Scan.status == "ok")
+            return set(s.scalars(q))
 
     def known_faces(self, detector: str, shas: Iterable[str]) -> dict[str, list[Face]]:
         """Detections already stored for these contents by the same detector (reused across models)."""

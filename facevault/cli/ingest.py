@@ -37,10 +37,12 @@ class _Rate(TextColumn):
 @click.option("--weights", "weights_dir", type=click.Path(file_okay=False), envvar="FACEVAULT_WEIGHTS",
               help="Extra folder to look for weights files in (env FACEVAULT_WEIGHTS).")
 @click.option("--limit", type=int, default=None, help="Ingest only the first N images (for a quick look).")
+@click.option("--retry-failed", is_flag=True, help="Process again the images that gave no face or an error "
+              "in this space (e.g. after changing detector settings); others are still skipped.")
 @store_options
 def ingest_cmd(dataset: Path, model: str, detector: str | None, aligner: str | None, batch_size: int | None,
-               workers: int | None, weights_dir: str | None, limit: int | None, store: str | None, db: str | None,
-               as_json: bool) -> None:
+               workers: int | None, weights_dir: str | None, limit: int | None, retry_failed: bool,
+               store: str | None, db: str | None, as_json: bool) -> None:
     """Detect, align and embed every image of DATASET (DATASET/<identity>/**/<image>) once per model.
 
     Idempotent by content: a second run embeds only new or changed images, renamed files keep their
@@ -62,7 +64,7 @@ def ingest_cmd(dataset: Path, model: str, detector: str | None, aligner: str | N
                 bar.update(task, completed=done, total=total)
 
             summary = ingest(catalog, dataset, spec, workers=workers, weights_dir=weights_dir, progress=progress,
-                             limit=limit, batch_size=batch_size)
+                             limit=limit, batch_size=batch_size, retry_failed=retry_failed)
     if as_json:
         emit_json(summary.to_dict())
     else:
