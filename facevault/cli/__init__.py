@@ -48,7 +48,7 @@ def main() -> None:
 
 def _register() -> None:
     """Attach the command modules (each adds itself to `cli`)."""
-    from . import evaluate, ingest, search, similarity, status  # noqa: F401
+    from . import evaluate, ingest, search, similarity, status, weights  # noqa: F401
 
 
 _register()
