@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import click
 
@@ -37,7 +36,6 @@ def cli(verbose: int) -> None:
     Every command takes --store DIR (env FACEVAULT_STORE, default ./.facevault), --model (default dlib),
     --detector (default dlib-hog) and --json.
     """
-    os.environ.setdefault("DEEPFACE_BACKEND_ENGINE", "onnx")
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
