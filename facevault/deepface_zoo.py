@@ -218,6 +218,39 @@ def _framed_window(bgr: np.ndarray, box: tuple, hb: int, wb: int) -> tuple[np.nd
     return win, x0, y0
 
 
+def deepface_face(rgb: np.ndarray, det: Detection, foreign_points: Any) -> np.ndarray:
+    """`detection.extract_face` on deepface's bordered image: the eye-rotated BGR crop.
+
+    `foreign_points(rgb, det)` gives ArcFace-order points for faces from non-deepface detectors.
+    """
+    from deepface.models.Detector import FacialAreaRegion
+    from deepface.modules import detection
+
+    h, w = rgb.shape[:2]
+    hb, wb = int(0.5 * h), int(0.5 * w)
+    if det.source.startswith(PREFIX):
+        backend = det.source[len(PREFIX):]
+        box = (_exact(det.x + wb), _exact(det.y + hb), _exact(det.w), _exact(det.h))
+        lm = det.landmarks if det.landmarks is not None else _nan5()
+    else:  # another facevault detector: its box, and eyes from its 5 points or the landmarker
+        backend = det.source or "facevault"
+        x0, y0 = int(round(det.x)), int(round(det.y))
+        box = (x0 + wb, y0 + hb, int(round(det.x + det.w)) - x0, int(round(det.y + det.h)) - y0)
+        lm = foreign_points(rgb, det)
+    eyes = []
+    for i in (1, 0):  # deepface's left_eye is the subject's left: ArcFace point 1
+        p = lm[i]
+        eyes.append(None if not np.isfinite(p).all() else (float(p[0]) + wb, float(p[1]) + hb))
+    win, ox, oy = _framed_window(rgb[..., ::-1], box, hb, wb)
+    left, right = ((None if p is None else (_exact(p[0] - ox), _exact(p[1] - oy))) for p in eyes)
+    region = FacialAreaRegion(x=box[0] - ox, y=box[1] - oy, w=box[2], h=box[3], left_eye=left, right_eye=right)
+    face = detection.extract_face(facial_area=region, img=win, align=True, expand_percentage=0,
+                                  width_border=0, height_border=0, detector_backend=backend).img
+    if face.shape[0] == 0 or face.shape[1] == 0:
+        raise FacevaultError(f"empty face crop for the box {det.x:.0f},{det.y:.0f},{det.w:.0f},{det.h:.0f}")
+    return face
+
+
 class DeepfaceRecognizer:
     """A deepface recognition model; `embed` is the model's own forward pass (raw vectors, as deepface returns).
 
@@ -292,33 +325,7 @@ class DeepfaceRecognizer:
         return preprocessing.normalize_input(img=img, normalization="base")[0]
 
     def _deepface_face(self, rgb: np.ndarray, det: Detection) -> np.ndarray:
-        """`detection.extract_face` on deepface's bordered image: the eye-rotated BGR crop."""
-        from deepface.models.Detector import FacialAreaRegion
-        from deepface.modules import detection
-
-        h, w = rgb.shape[:2]
-        hb, wb = int(0.5 * h), int(0.5 * w)
-        if det.source.startswith(PREFIX):
-            backend = det.source[len(PREFIX):]
-            box = (_exact(det.x + wb), _exact(det.y + hb), _exact(det.w), _exact(det.h))
-            lm = det.landmarks if det.landmarks is not None else _nan5()
-        else:  # another facevault detector: its box, and eyes from its 5 points or the landmarker
-            backend = det.source or "facevault"
-            x0, y0 = int(round(det.x)), int(round(det.y))
-            box = (x0 + wb, y0 + hb, int(round(det.x + det.w)) - x0, int(round(det.y + det.h)) - y0)
-            lm = self._foreign_points(rgb, det)
-        eyes = []
-        for i in (1, 0):  # deepface's left_eye is the subject's left: ArcFace point 1
-            p = lm[i]
-            eyes.append(None if not np.isfinite(p).all() else (float(p[0]) + wb, float(p[1]) + hb))
-        win, ox, oy = _framed_window(rgb[..., ::-1], box, hb, wb)
-        left, right = ((None if p is None else (_exact(p[0] - ox), _exact(p[1] - oy))) for p in eyes)
-        region = FacialAreaRegion(x=box[0] - ox, y=box[1] - oy, w=box[2], h=box[3], left_eye=left, right_eye=right)
-        face = detection.extract_face(facial_area=region, img=win, align=True, expand_percentage=0,
-                                      width_border=0, height_border=0, detector_backend=backend).img
-        if face.shape[0] == 0 or face.shape[1] == 0:
-            raise FacevaultError(f"empty face crop for the box {det.x:.0f},{det.y:.0f},{det.w:.0f},{det.h:.0f}")
-        return face
+        return deepface_face(rgb, det, self._foreign_points)
 
     def _foreign_points(self, rgb: np.ndarray, det: Detection) -> np.ndarray:
         from .landmarks import has_five_points
@@ -355,3 +362,25 @@ class DeepfaceRecognizer:
             vecs = np.asarray(self._model.forward(batch), dtype=np.float32)
             out.append(vecs.reshape(len(batch), self.dim))
         return np.concatenate(out, axis=0)
+
+
+def deepface_chip(rgb: np.ndarray, det: Detection, size: int, landmarker: Any) -> np.ndarray:
+    """deepface's alignment for any recognizer: the eye-rotated crop of the box, resized and padded to
+    size x size as `DeepFace.represent` does, returned as uint8 RGB (so an ONNX model's own preprocessing
+    applies). Used to compare deepface's alignment with the ArcFace template on the same model."""
+    from deepface.modules import preprocessing
+
+    from .landmarks import has_five_points
+
+    def points(img: np.ndarray, d: Detection) -> np.ndarray:
+        if has_five_points(d):
+            return np.asarray(d.landmarks, np.float32)
+        return landmarker.landmarks(img, d)
+
+    face = deepface_face(rgb, det, points)  # BGR crop
+    if face.max() <= 1:
+        face = face * 255
+    img = preprocessing.resize_image(img=np.ascontiguousarray(face), target_size=(size, size))[0]
+    if img.max() <= 1.0 + 1e-6:
+        img = img * 255
+    return np.ascontiguousarray(np.clip(np.rint(img[..., ::-1]), 0, 255).astype(np.uint8))

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 Channels = float | tuple[float, float, float]
 
+ALIGNERS = ("arcface", "deepface")  # the template (default), or deepface's rotation crop for comparison
 CPU_BATCH, CUDA_BATCH = 32, 256
 _announced: set[str] = set()  # providers already logged in this process
 
@@ -170,10 +171,10 @@ class OnnxRecognizer:
     def __init__(self, spec: OnnxSpec | dict, weights_dir: str | None = None, aligner: str | None = None,
                  batch_size: int | None = None) -> None:
         self.spec = spec if isinstance(spec, OnnxSpec) else OnnxSpec.from_dict(spec)
-        if aligner not in (None, self.spec.aligner):
-            raise UnknownName(f"aligner for {self.spec.file}", aligner, [self.spec.aligner])
+        if aligner not in (None,) + ALIGNERS:
+            raise UnknownName(f"aligner for {self.spec.file}", aligner, list(ALIGNERS))
         self.dim = self.spec.dim
-        self.aligner = self.spec.aligner
+        self.aligner = aligner or self.spec.aligner
         self._weights_dir = weights_dir
         self._landmarker: Dlib68To5 | None = None
         self.weights_path = weights.find(self.spec.file, weights_dir)
@@ -235,7 +236,14 @@ class OnnxRecognizer:
         return self._landmarker
 
     def align(self, rgb: np.ndarray, det: Detection) -> np.ndarray:
-        """The ArcFace-template chip: the detector's 5 points when it gives ArcFace-order ones, else dlib's 68."""
+        """The ArcFace-template chip: the detector's 5 points when it gives ArcFace-order ones, else dlib's 68.
+
+        With the "deepface" aligner, deepface's eye-rotation crop resized and padded instead (for comparison).
+        """
+        if self.aligner == "deepface":
+            from .deepface_zoo import deepface_chip
+
+            return deepface_chip(rgb, det, self.spec.input_size, self.landmarker)
         if has_five_points(det):
             points = det.landmarks
         else:

@@ -220,7 +220,7 @@ def test_zoo_entries_are_data_only():
     for e in ENTRIES:
         spec = OnnxSpec.from_dict(e.kwargs["spec"])
         assert (e.kind, e.source, e.target) == ("recognizer", "onnx", "facevault.onnx_recognizers:OnnxRecognizer")
-        assert (e.dim, e.weights, e.aligner, e.aligners) == (spec.dim, (spec.file,), "arcface", ("arcface",))
+        assert (e.dim, e.weights, e.aligner, e.aligners) == (spec.dim, (spec.file,), "arcface", ("arcface", "deepface"))
 
 
 # ---- recognizers on real faces ----
@@ -296,3 +296,21 @@ def test_checksum_mismatch_names_the_file(tmp_path):
 def test_missing_file_says_where_to_put_it():
     with pytest.raises(WeightsError, match=r"adaface_ir101_webface12m\.onnx not found; place it at .*weights"):
         OnnxRecognizer(SPECS["adaface-ir101"])
+
+
+def test_deepface_alignment_option_gives_a_different_chip_of_the_same_face(shared_weights, lfw_faces):
+    """`--aligner deepface` on an ONNX model: deepface's eye-rotated crop, padded to the model's size."""
+    from facevault.onnx_recognizers import OnnxRecognizer
+
+    need_model("arcface-mbf")
+    spec = SPECS["arcface-mbf"]
+    template, rotation = OnnxRecognizer(spec), OnnxRecognizer(spec, aligner="deepface")
+    assert rotation.aligner == "deepface"
+    rgb, det, _ = lfw_faces[0]
+    a, b = template.align(rgb, det), rotation.align(rgb, det)
+    assert a.shape == b.shape == (112, 112, 3) and b.dtype == np.uint8
+    assert np.abs(a.astype(int) - b.astype(int)).mean() > 5  # not the template crop
+    from facevault.pipeline import unit
+
+    va, vb = (unit(r.embed([c]))[0][0] for r, c in ((template, a), (rotation, b)))
+    assert float(va @ vb) > 0.2  # still recognisably the same face (different people score about 0.0)
