@@ -1,23 +1,87 @@
-"""Face-verification metrics: ROC, AUC, EER, TAR@FAR, accuracy with k-fold threshold choice.
+"""Face-verification metrics: ROC, DET, AUC, EER, TAR@FAR, accuracy with k-fold threshold choice,
+bootstrap confidence intervals, and the same curves from score histograms (for all-pairs protocols).
 
-Conventions: `scores` are similarities (higher = more alike, e.g. cosine); `labels` are bools
-(True = same person). A pair is predicted "same" iff score >= threshold. Pure functions only.
+Conventions: `scores` are similarities (higher = more alike); `labels` are bools (True = same person).
+A pair is predicted "same" iff score >= threshold. Distance metrics enter as negative distances so that
+rule holds for every metric; reports convert thresholds back to the metric's own units
+(`in_metric_units`). Pure functions only: arrays in, dataclasses out.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+METRICS = ("cosine", "euclidean", "euclidean_l2")
+DEFAULT_FARS = (1e-1, 1e-2, 1e-3, 1e-4)
+ALL_PAIRS_FARS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
     a.setflags(write=False)
     return a
 
+
+# ---------------------------------------------------------------- metric variants
+
+def check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r} (valid: {', '.join(METRICS)})")
+    return metric
+
+
+def metric_scores(
+    cos: ArrayLike, metric: str = "cosine", norms_a: ArrayLike | None = None, norms_b: ArrayLike | None = None
+) -> np.ndarray:
+    """Similarity scores for `metric` from cosines of unit vectors (and raw norms for euclidean).
+
+    cosine: cos. euclidean_l2 (unit vectors): -sqrt(2 - 2 cos). euclidean (raw vectors, norms na, nb):
+    -sqrt(na^2 + nb^2 - 2 na nb cos). Norms broadcast against `cos` (pass na[:, None], nb[None, :] for blocks).
+    """
+    check_metric(metric)
+    c = np.asarray(cos)
+    if not np.issubdtype(c.dtype, np.floating):
+        c = c.astype(np.float64)
+    if metric == "cosine":
+        return c
+    if metric == "euclidean_l2":
+        return -np.sqrt(np.maximum(2.0 - 2.0 * c, 0.0))
+    if norms_a is None or norms_b is None:
+        raise ValueError("euclidean distance needs the raw norms of both vectors")
+    na, nb = np.asarray(norms_a, c.dtype), np.asarray(norms_b, c.dtype)
+    if not (np.isfinite(na).all() and np.isfinite(nb).all()):
+        raise ValueError("euclidean distance is unavailable: some vectors have no stored raw norm (NaN)")
+    return -np.sqrt(np.maximum(na * na + nb * nb - 2.0 * na * nb * c, 0.0))
+
+
+def metric_range(metric: str, max_norm: float | None = None) -> tuple[float, float]:
+    """The interval every score of `metric` lies in (for fixed histogram bins)."""
+    check_metric(metric)
+    if metric == "cosine":
+        return -1.0, 1.0
+    if metric == "euclidean_l2":
+        return -2.0, 0.0
+    if max_norm is None or not math.isfinite(max_norm) or max_norm <= 0:
+        raise ValueError("euclidean range needs the largest raw norm")
+    return -2.0 * max_norm * (1 + 1e-6), 0.0
+
+
+def in_metric_units(threshold: float | None, metric: str) -> float | None:
+    """A score threshold in the metric's own units: a cosine, or a distance (same iff distance <= it)."""
+    if threshold is None or metric == "cosine":
+        return threshold
+    return -float(threshold) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def metric_rule(metric: str) -> str:
+    return "same if cosine >= threshold" if metric == "cosine" else f"same if {metric} distance <= threshold"
+
+
+# ---------------------------------------------------------------- validation and counts
 
 def _check(scores: ArrayLike, labels: ArrayLike, allow_empty: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Validate and convert to (float scores, bool labels): 1-D, same length, finite scores."""
@@ -56,13 +120,24 @@ def _roc_counts(s: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return np.r_[0, tps], np.r_[0, fps], np.r_[np.inf, ss[last]]
 
 
+# ---------------------------------------------------------------- curves
+
 @dataclass(frozen=True, eq=False)
 class Roc:
-    """Exact ROC curve: one point per distinct score (ties form one point), first point (0, 0) at +inf."""
+    """ROC curve: one point per distinct score (ties form one point), first point (0, 0) at +inf."""
 
     far: np.ndarray  # false accept rate, non-decreasing
     tar: np.ndarray  # true accept rate, non-decreasing
     thresholds: np.ndarray  # decreasing, thresholds[0] == +inf
+
+
+@dataclass(frozen=True, eq=False)
+class Det:
+    """DET curve points: false accept rate against false reject rate (1 - TAR), same thresholds as the ROC."""
+
+    far: np.ndarray
+    frr: np.ndarray
+    thresholds: np.ndarray
 
 
 def roc(scores: ArrayLike, labels: ArrayLike) -> Roc:
@@ -73,21 +148,30 @@ def roc(scores: ArrayLike, labels: ArrayLike) -> Roc:
     return Roc(far=_frozen(fps / n), tar=_frozen(tps / p), thresholds=_frozen(thr))
 
 
+def det_from_roc(r: Roc) -> Det:
+    return Det(far=r.far, frr=_frozen(1.0 - r.tar), thresholds=r.thresholds)
+
+
+def det(scores: ArrayLike, labels: ArrayLike) -> Det:
+    """DET points (FAR, FRR) for every distinct threshold; plot on normal-deviate axes."""
+    return det_from_roc(roc(scores, labels))
+
+
+def _auc_counts(tps: np.ndarray, fps: np.ndarray) -> float:
+    far, tar = fps / fps[-1], tps / tps[-1]
+    return float(np.sum(np.diff(far) * (tar[1:] + tar[:-1]) / 2.0))
+
+
 def auc(scores: ArrayLike, labels: ArrayLike) -> float:
     """Area under the ROC (trapezoids), i.e. P(pos score > neg score) with ties counting 1/2."""
-    r = roc(scores, labels)
-    return float(np.sum(np.diff(r.far) * (r.tar[1:] + r.tar[:-1]) / 2.0))
-
-
-def eer(scores: ArrayLike, labels: ArrayLike) -> tuple[float, float]:
-    """(equal error rate, threshold) where FAR = FRR, interpolating linearly between adjacent ROC points.
-
-    If the crossing lies between the +inf start point and the first real threshold, that first
-    real (highest) score is returned as the threshold, so the result is always finite.
-    """
     s, lab = _check(scores, labels)
-    p, n = _need_both(lab)
-    tps, fps, thr = _roc_counts(s, lab)
+    _need_both(lab)
+    tps, fps, _ = _roc_counts(s, lab)
+    return _auc_counts(tps, fps)
+
+
+def _eer_counts(tps: np.ndarray, fps: np.ndarray, thr: np.ndarray) -> tuple[float, float]:
+    p, n = int(tps[-1]), int(fps[-1])
     # sign of FAR - FRR computed exactly in integers: fps/n - (p - tps)/p
     diff = fps * p - (p - tps) * n
     i = int(np.argmax(diff >= 0))  # diff[0] = -p*n < 0 and diff[-1] = n*p > 0, so 1 <= i
@@ -101,6 +185,17 @@ def eer(scores: ArrayLike, labels: ArrayLike) -> tuple[float, float]:
     return float(rate), float(threshold)
 
 
+def eer(scores: ArrayLike, labels: ArrayLike) -> tuple[float, float]:
+    """(equal error rate, threshold) where FAR = FRR, interpolating linearly between adjacent ROC points.
+
+    If the crossing lies between the +inf start point and the first real threshold, that first
+    real (highest) score is returned as the threshold, so the result is always finite.
+    """
+    s, lab = _check(scores, labels)
+    _need_both(lab)
+    return _eer_counts(*_roc_counts(s, lab))
+
+
 @dataclass(frozen=True)
 class TarAtFar:
     """True accept rate at the lowest real threshold whose false accept rate is <= far_target."""
@@ -110,6 +205,31 @@ class TarAtFar:
     far_achieved: float | None
     threshold: float | None
     sufficient: bool  # False when negatives < 1 / far_target
+    ci: tuple[float, float] | None = None  # bootstrap percentile interval of tar, when computed
+
+
+def _far_check(far: float) -> None:
+    if not 0.0 < far <= 1.0:
+        raise ValueError(f"far must be in (0, 1], got {far}")
+
+
+def _enough(n: int, far: float) -> bool:
+    return n >= math.ceil(1.0 / far - 1e-9)
+
+
+def _allowed(n: int, far: float) -> int:
+    return math.floor(far * n + 1e-9)  # most false accepts allowed
+
+
+def _tar_counts(tps: np.ndarray, fps: np.ndarray, thr: np.ndarray, far: float, reject_all: float) -> TarAtFar:
+    p, n = int(tps[-1]), int(fps[-1])
+    if not _enough(n, far):
+        return TarAtFar(float(far), None, None, None, False)
+    ok = np.flatnonzero((fps <= _allowed(n, far)) & np.isfinite(thr))
+    if len(ok) == 0:
+        return TarAtFar(float(far), 0.0, 0.0, float(reject_all), True)
+    j = ok[-1]  # tps and fps are non-decreasing, so the last qualifying point has the highest TAR
+    return TarAtFar(float(far), float(tps[j] / p), float(fps[j] / n), float(thr[j]), True)
 
 
 def tar_at_far(scores: ArrayLike, labels: ArrayLike, far: float) -> TarAtFar:
@@ -118,20 +238,13 @@ def tar_at_far(scores: ArrayLike, labels: ArrayLike, far: float) -> TarAtFar:
     If even the highest score gives FAR > far, the result is TAR = FAR = 0 with a threshold
     just above the highest score (reject everything).
     """
-    if not 0.0 < far <= 1.0:
-        raise ValueError(f"far must be in (0, 1], got {far}")
+    _far_check(far)
     s, lab = _check(scores, labels)
-    p, n = _need_both(lab)
-    if n < math.ceil(1.0 / far - 1e-9):
-        return TarAtFar(float(far), None, None, None, False)
+    _need_both(lab)
     tps, fps, thr = _roc_counts(s, lab)
-    allowed = math.floor(far * n + 1e-9)  # most false accepts allowed
-    ok = np.flatnonzero((fps <= allowed) & np.isfinite(thr))
-    if len(ok) == 0:
-        return TarAtFar(float(far), 0.0, 0.0, float(np.nextafter(thr[1], np.inf)), True)
-    j = ok[-1]  # tps and fps are non-decreasing, so the last qualifying point has the highest TAR
-    return TarAtFar(float(far), float(tps[j] / p), float(fps[j] / n), float(thr[j]), True)
+    return _tar_counts(tps, fps, thr, far, np.nextafter(thr[1], np.inf))
 
+# ---------------------------------------------------------------- accuracy
 
 def best_threshold(
     scores: ArrayLike, labels: ArrayLike, missing_pos: int = 0, missing_neg: int = 0
@@ -181,6 +294,7 @@ class FoldResult:
     thresholds: np.ndarray
     mean: float
     std: float  # sample std (ddof=1); 0.0 with one fold
+    correct: np.ndarray | None = None  # per pair: classified right at its fold's threshold (missing: False)
 
 
 def _missing(missing_mask: ArrayLike | None, size: int) -> np.ndarray:
@@ -212,6 +326,7 @@ def kfold_accuracy(
     if len(ids) < 2:
         raise ValueError("k-fold accuracy needs at least 2 distinct fold ids")
     accs, thrs = [], []
+    correct = np.zeros(len(raw), dtype=bool)
     for k in ids:
         test = f == k
         train = ~test
@@ -222,10 +337,11 @@ def kfold_accuracy(
         )
         te = test & ~miss
         accs.append(accuracy_at(scored_s[te], lab[te], thr, missing=int(np.sum(test & miss))))
+        correct[te] = (scored_s[te] >= thr) == lab[te]
         thrs.append(thr)
     a = np.array(accs)
     std = float(np.std(a, ddof=1)) if len(a) > 1 else 0.0
-    return FoldResult(_frozen(a), _frozen(np.array(thrs)), float(a.mean()), std)
+    return FoldResult(_frozen(a), _frozen(np.array(thrs)), float(a.mean()), std, _frozen(correct))
 
 
 def assign_folds(n: int, k: int, seed: int) -> np.ndarray:
@@ -247,28 +363,244 @@ def study_rule_threshold(scores: ArrayLike, labels: ArrayLike) -> float:
     return float(1.0 - (d.mean() + d.std()))
 
 
+
+# ---------------------------------------------------------------- bootstrap
+
+def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    lo, hi = np.quantile(values, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
+    return float(lo), float(hi)
+
+
+def bootstrap_proportion_ci(
+    successes: int, n: int, draws: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float] | None:
+    """Percentile interval of a proportion (accuracy, rank-1) from resampling its n items with replacement.
+
+    The successes in one resample are exactly Binomial(n, successes / n), so each draw is one binomial
+    number rather than n indices. None when n == 0 or draws == 0.
+    """
+    if n <= 0 or draws <= 0:
+        return None
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be in [0, {n}], got {successes}")
+    rng = np.random.default_rng(seed)
+    return _interval(rng.binomial(n, successes / n, size=draws) / n, level)
+
+
+def _resample_counts(rng: np.random.Generator, n: int, draws: int) -> np.ndarray:
+    """(draws, n): how often each of n items appears in each resample of size n (drawn with replacement)."""
+    idx = rng.integers(0, n, size=(draws, n))
+    idx += (np.arange(draws) * n)[:, None]
+    return np.bincount(idx.ravel(), minlength=draws * n).reshape(draws, n)
+
+
+def _resampled_tars(pos_asc: np.ndarray, pos_counts: np.ndarray, neg_desc: np.ndarray, neg_counts: np.ndarray,
+                    fars: Sequence[float]) -> np.ndarray:
+    """TAR@FAR (draws x fars) of resamples given as counts over sorted scores, by the rule of tar_at_far:
+    accept exactly the scores above the (allowed + 1)-th highest resampled negative."""
+    p, n = len(pos_asc), len(neg_desc)
+    cum_n = np.cumsum(neg_counts, axis=1)
+    cum_p = np.cumsum(pos_counts, axis=1)
+    rows = np.arange(len(neg_counts))
+    out = np.empty((len(neg_counts), len(fars)))
+    for c, far in enumerate(fars):
+        k = _allowed(n, far) + 1
+        if k > n:
+            out[:, c] = 1.0
+            continue
+        v = neg_desc[np.argmax(cum_n >= k, axis=1)]
+        i = np.searchsorted(pos_asc, v, side="right")  # positives <= v are rejected
+        below = np.where(i > 0, cum_p[rows, np.maximum(i - 1, 0)], 0)
+        out[:, c] = (p - below) / p
+    return out
+
+
+def bootstrap_tar_at_far(
+    scores: ArrayLike, labels: ArrayLike, fars: Sequence[float], draws: int = 1000, seed: int = 0,
+    level: float = 0.95,
+) -> list[tuple[float, float] | None]:
+    """Percentile intervals of TAR@FAR, one per target, from a stratified bootstrap of pairs.
+
+    Positives and negatives are resampled apart (with replacement, counts kept) and the threshold is
+    chosen anew on each resample's negatives. Vectorised: each resample is a row of counts over the
+    sorted scores. None for targets with fewer than 1/far negatives, and for all when draws == 0.
+    """
+    s, lab = _check(scores, labels)
+    p, n = _need_both(lab)
+    for far in fars:
+        _far_check(far)
+    ok = [f for f in fars if _enough(n, f)]
+    if draws <= 0 or not ok:
+        return [None] * len(fars)
+    pos_asc, neg_desc = np.sort(s[lab]), np.sort(s[~lab])[::-1]
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 4_000_000 // max(p, n))
+    parts = []
+    for start in range(0, draws, chunk):
+        m = min(chunk, draws - start)
+        parts.append(_resampled_tars(pos_asc, _resample_counts(rng, p, m), neg_desc, _resample_counts(rng, n, m), ok))
+    tars = np.vstack(parts)
+    cis = {f: _interval(tars[:, c], level) for c, f in enumerate(ok)}
+    return [cis.get(f) for f in fars]
+
+
+# ---------------------------------------------------------------- histogram curves (all-pairs protocols)
+
+@dataclass(frozen=True, eq=False)
+class ScoreHistogram:
+    """Positive and negative score counts in fixed bins [edges[j], edges[j+1]); out-of-range scores are clipped
+    into the end bins. Curves from it use the bin edges as thresholds, so nothing is ever sorted."""
+
+    edges: np.ndarray  # bins + 1, ascending
+    pos: np.ndarray  # int64 per bin
+    neg: np.ndarray  # int64 per bin
+
+    @property
+    def bins(self) -> int:
+        return len(self.pos)
+
+    @property
+    def positives(self) -> int:
+        return int(self.pos.sum())
+
+    @property
+    def negatives(self) -> int:
+        return int(self.neg.sum())
+
+
+def bin_index(scores: ArrayLike, lo: float, hi: float, bins: int) -> np.ndarray:
+    """Bin of each score in `bins` equal bins over [lo, hi] (clipped), as int64."""
+    x = (np.asarray(scores, dtype=np.float64) - lo) * (bins / (hi - lo))
+    np.clip(x, 0, bins - 1, out=x)
+    return x.astype(np.int64)
+
+
+def histogram(scores: ArrayLike, labels: ArrayLike, lo: float, hi: float, bins: int = 20000) -> ScoreHistogram:
+    """Histogram of scored pairs (for arrays that fit in memory; all-pairs scoring accumulates its own)."""
+    s, lab = _check(scores, labels, allow_empty=True)
+    if not hi > lo or bins < 1:
+        raise ValueError("need hi > lo and bins >= 1")
+    idx = bin_index(s, lo, hi, bins)
+    return ScoreHistogram(_frozen(np.linspace(lo, hi, bins + 1)),
+                          _frozen(np.bincount(idx[lab], minlength=bins).astype(np.int64)),
+                          _frozen(np.bincount(idx[~lab], minlength=bins).astype(np.int64)))
+
+
+def _hist_counts(h: ScoreHistogram) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if h.positives == 0 or h.negatives == 0:
+        raise ValueError(f"need both positive and negative pairs (got {h.positives} positive, {h.negatives} negative)")
+    tps = np.r_[0, np.cumsum(h.pos[::-1])]
+    fps = np.r_[0, np.cumsum(h.neg[::-1])]
+    return tps, fps, np.r_[np.inf, h.edges[:-1][::-1]]
+
+
+def histogram_roc(h: ScoreHistogram) -> Roc:
+    """ROC with one point per bin edge (threshold = lower edge of the lowest accepted bin)."""
+    tps, fps, thr = _hist_counts(h)
+    return Roc(far=_frozen(fps / fps[-1]), tar=_frozen(tps / tps[-1]), thresholds=_frozen(thr))
+
+
+def histogram_auc(h: ScoreHistogram) -> float:
+    """AUC by trapezoids over the bin-edge ROC (pairs sharing a bin count as ties)."""
+    tps, fps, _ = _hist_counts(h)
+    return _auc_counts(tps, fps)
+
+
+def histogram_eer(h: ScoreHistogram) -> tuple[float, float]:
+    return _eer_counts(*_hist_counts(h))
+
+
+def histogram_tar_at_far(h: ScoreHistogram, far: float) -> TarAtFar:
+    _far_check(far)
+    tps, fps, thr = _hist_counts(h)
+    return _tar_counts(tps, fps, thr, far, np.nextafter(h.edges[-1], np.inf))
+
+
+def histogram_best_threshold(h: ScoreHistogram, missing_pos: int = 0, missing_neg: int = 0) -> tuple[float, float]:
+    """(bin edge, accuracy) maximising accuracy; the median edge of the best plateau, as best_threshold."""
+    neg_below = np.r_[0, np.cumsum(h.neg)]
+    pos_from = h.positives - np.r_[0, np.cumsum(h.pos)]
+    correct = neg_below + pos_from
+    best = np.flatnonzero(correct == correct.max())
+    j = int(best[(len(best) - 1) // 2])
+    thr = h.edges[j] if j < h.bins else np.nextafter(h.edges[-1], np.inf)
+    return float(thr), float(correct[j] / (h.positives + h.negatives + missing_pos + missing_neg))
+
+
+def histogram_accuracy_at(h: ScoreHistogram, threshold: float, missing: int = 0) -> float:
+    """Accuracy with the threshold rounded up to the next bin edge; missing pairs count as wrong."""
+    j = int(np.searchsorted(h.edges[:-1], threshold, side="left"))
+    correct = int(h.neg[:j].sum()) + int(h.pos[j:].sum())
+    return correct / (h.positives + h.negatives + missing)
+
+
+def bootstrap_histogram_tar_at_far(
+    h: ScoreHistogram, fars: Sequence[float], draws: int = 1000, seed: int = 0, level: float = 0.95
+) -> list[tuple[float, float] | None]:
+    """bootstrap_tar_at_far for histograms: a resample of the pairs is a multinomial draw over the bins."""
+    for far in fars:
+        _far_check(far)
+    p, n = h.positives, h.negatives
+    ok = [f for f in fars if _enough(n, f)]
+    if draws <= 0 or not ok or p == 0:
+        return [None] * len(fars)
+    used = np.flatnonzero((h.pos + h.neg) > 0)[::-1]  # descending score; empty bins change nothing
+    pp, pn = h.pos[used] / p, h.neg[used] / n
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 4_000_000 // len(used))
+    tars = np.empty((draws, len(ok)))
+    for start in range(0, draws, chunk):
+        m = min(chunk, draws - start)
+        cum_p = np.cumsum(rng.multinomial(p, pp / pp.sum(), size=m), axis=1)
+        cum_n = np.cumsum(rng.multinomial(n, pn / pn.sum(), size=m), axis=1)
+        for c, far in enumerate(ok):
+            top = (cum_n <= _allowed(n, far)).sum(axis=1)  # bins accepted from the top
+            tars[start:start + m, c] = np.where(top > 0, cum_p[np.arange(m), np.maximum(top - 1, 0)], 0) / p
+    cis = {f: _interval(tars[:, c], level) for c, f in enumerate(ok)}
+    return [cis.get(f) for f in fars]
+
+
+# ---------------------------------------------------------------- reports
+
 @dataclass(frozen=True)
 class VerificationReport:
-    """Everything a verification benchmark reports; counts cover all pairs, missing included."""
+    """Everything a verification benchmark reports; counts cover all pairs, missing included.
+
+    Thresholds are in the metric's own units (a cosine, or a distance with "same if distance <= threshold").
+    """
 
     pairs: int
     positives: int
     negatives: int
     missing: int
     accuracy: float
-    accuracy_std: float
+    accuracy_std: float | None  # None when the threshold is not cross-validated
     fold_accuracies: list[float]
-    threshold: float  # mean of the fold thresholds, each chosen on the other folds
+    threshold: float  # mean of the fold thresholds, each chosen on the other folds (all pairs: best accuracy)
     auc: float
     eer: float
     eer_threshold: float
     tar_at_far: list[TarAtFar]
     study_threshold: float
     study_accuracy: float
+    metric: str = "cosine"
+    accuracy_ci: tuple[float, float] | None = None
+    cross_validated: bool = True
+    note: str = ""
+    bootstrap: int = 0
 
     def to_dict(self) -> dict:
         """JSON-serialisable plain dict (nested TarAtFar become dicts; None stays None)."""
         return asdict(self)
+
+
+def _ci_note(draws: int) -> str:
+    return f"95% CIs: percentile bootstrap, {draws} resamples of the pairs (pairs treated as independent)" \
+        if draws > 0 else "no confidence intervals"
+
+
+def _with_units(tars: list[TarAtFar], cis: list, metric: str) -> list[TarAtFar]:
+    return [replace(t, threshold=in_metric_units(t.threshold, metric), ci=ci) for t, ci in zip(tars, cis)]
 
 
 def verification_report(
@@ -276,9 +608,17 @@ def verification_report(
     labels: ArrayLike,
     folds: ArrayLike,
     missing_mask: ArrayLike | None = None,
-    fars: Sequence[float] = (1e-1, 1e-2, 1e-3, 1e-4),
+    fars: Sequence[float] = DEFAULT_FARS,
+    metric: str = "cosine",
+    bootstrap: int = 1000,
+    seed: int = 0,
 ) -> VerificationReport:
-    """Full report: k-fold accuracy (missing counted wrong); AUC/EER/TAR@FAR/study rule on scored pairs."""
+    """Full report: k-fold accuracy (missing counted wrong); AUC/EER/TAR@FAR/study rule on scored pairs.
+
+    `scores` are similarities (negative distances for distance metrics); thresholds come out in the
+    metric's units. Bootstrap CIs (seeded) cover the accuracy at the fold thresholds and each TAR@FAR.
+    """
+    check_metric(metric)
     raw = np.asarray(scores, dtype=float)
     lab = np.asarray(labels)
     if raw.ndim != 1 or len(raw) != len(lab):
@@ -290,6 +630,9 @@ def verification_report(
     all_lab = np.asarray(lab, dtype=bool)
     e, e_thr = eer(s, lab_b)
     study_thr = study_rule_threshold(s, lab_b)
+    tars = [tar_at_far(s, lab_b, f) for f in fars]
+    cis = bootstrap_tar_at_far(s, lab_b, fars, bootstrap, seed)
+    k = len(folded.accuracies)
     return VerificationReport(
         pairs=len(raw),
         positives=int(all_lab.sum()),
@@ -298,11 +641,62 @@ def verification_report(
         accuracy=folded.mean,
         accuracy_std=folded.std,
         fold_accuracies=[float(a) for a in folded.accuracies],
-        threshold=float(folded.thresholds.mean()),
+        threshold=in_metric_units(float(folded.thresholds.mean()), metric),
         auc=auc(s, lab_b),
         eer=e,
-        eer_threshold=e_thr,
-        tar_at_far=[tar_at_far(s, lab_b, f) for f in fars],
-        study_threshold=study_thr,
+        eer_threshold=in_metric_units(e_thr, metric),
+        tar_at_far=_with_units(tars, cis, metric),
+        study_threshold=in_metric_units(study_thr, metric),
         study_accuracy=accuracy_at(s, lab_b, study_thr, missing=n_miss),
+        metric=metric,
+        accuracy_ci=bootstrap_proportion_ci(int(folded.correct.sum()), len(raw), bootstrap, seed),
+        cross_validated=True,
+        note=f"{k}-fold: each fold's threshold chosen on the other folds; {metric_rule(metric)}; {_ci_note(bootstrap)}",
+        bootstrap=max(bootstrap, 0),
+    )
+
+
+def histogram_report(
+    h: ScoreHistogram,
+    missing_pos: int = 0,
+    missing_neg: int = 0,
+    fars: Sequence[float] = ALL_PAIRS_FARS,
+    metric: str = "cosine",
+    bootstrap: int = 1000,
+    seed: int = 0,
+    pos_moments: tuple[float, float] | None = None,
+) -> VerificationReport:
+    """Report of an all-pairs protocol from its score histogram: no folds, so the best-accuracy threshold is
+    chosen on the same pairs it is tested on (said in `note`). `pos_moments` = exact (mean, population std) of
+    the positive scores for the study rule; bin centres are used without it."""
+    check_metric(metric)
+    p, n = h.positives, h.negatives
+    if p == 0 or n == 0:
+        raise ValueError(f"need both positive and negative pairs (got {p} positive, {n} negative)")
+    n_miss = missing_pos + missing_neg
+    thr, acc = histogram_best_threshold(h, missing_pos, missing_neg)
+    e, e_thr = histogram_eer(h)
+    if pos_moments is None:
+        centres = (h.edges[:-1] + h.edges[1:]) / 2
+        mean = float(np.dot(h.pos, centres) / p)
+        pos_moments = (mean, float(np.sqrt(max(np.dot(h.pos, (centres - mean) ** 2) / p, 0.0))))
+    study_thr = pos_moments[0] - pos_moments[1]
+    total = p + n + n_miss
+    tars = [histogram_tar_at_far(h, f) for f in fars]
+    cis = bootstrap_histogram_tar_at_far(h, fars, bootstrap, seed)
+    width = (h.edges[-1] - h.edges[0]) / h.bins
+    return VerificationReport(
+        pairs=total, positives=p + missing_pos, negatives=n + missing_neg, missing=n_miss,
+        accuracy=acc, accuracy_std=None, fold_accuracies=[],
+        threshold=in_metric_units(thr, metric),
+        auc=histogram_auc(h), eer=e, eer_threshold=in_metric_units(e_thr, metric),
+        tar_at_far=_with_units(tars, cis, metric),
+        study_threshold=in_metric_units(study_thr, metric),
+        study_accuracy=histogram_accuracy_at(h, study_thr, n_miss),
+        metric=metric,
+        accuracy_ci=bootstrap_proportion_ci(int(round(acc * total)), total, bootstrap, seed),
+        cross_validated=False,
+        note=(f"all pairs; threshold not cross-validated (best accuracy on the same pairs); curves from "
+              f"{h.bins} score bins of width {width:.2g}; {metric_rule(metric)}; {_ci_note(bootstrap)}"),
+        bootstrap=max(bootstrap, 0),
     )

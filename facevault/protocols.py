@@ -4,6 +4,8 @@
   `name n` is the image `name/name_000n.jpg` of the ingested dataset.
 - deepface-style CSV `file_x,file_y,Decision` (Yes/No), or a plain `a,b,label` list (1/0, true/false, same/different).
 - `sample`: N seeded same-identity and N different-identity pairs from the catalog, in K folds.
+- `all`: every pair of the stored vectors (scored from histograms in facevault.evaluate.evaluate_all).
+- `identify`: a seeded gallery/probe split per identity (facevault.identify).
 """
 
 from __future__ import annotations
@@ -124,3 +126,33 @@ def sample_pairs(paths: list[str], identities: list[str | None], n: int, seed: i
     labels = np.array([True] * len(same) + [False] * len(diff))
     return Pairs([paths[i] for i, _ in pairs], [paths[j] for _, j in pairs], labels,
                  assign_folds(len(pairs), k, seed), f"sample:{n}:seed{seed}")
+
+
+PROTOCOLS = ("pairs", "sample", "all", "identify")
+DEFAULT_SAMPLE = 3000
+
+
+def choose_protocol(protocol: str | None, pairs_file: object | None, sample: int | None) -> str:
+    """The protocol named, or implied by --pairs-file (pairs) / --sample (sample); conflicts raise ProtocolError."""
+    implied = [name for name, given in (("pairs", pairs_file is not None), ("sample", sample is not None)) if given]
+    if len(implied) > 1:
+        raise ProtocolError("give either --pairs-file FILE or --sample N, not both")
+    if protocol is None:
+        if not implied:
+            raise ProtocolError("choose a protocol: --pairs-file FILE, --sample N, or --protocol all|identify")
+        return implied[0]
+    if protocol not in PROTOCOLS:
+        raise ProtocolError(f"unknown protocol {protocol!r} (valid: {', '.join(PROTOCOLS)})")
+    if implied and implied[0] != protocol:
+        raise ProtocolError(f"--protocol {protocol} does not take --{'pairs-file' if pairs_file else 'sample'}")
+    if protocol == "pairs" and pairs_file is None:
+        raise ProtocolError("--protocol pairs needs --pairs-file FILE")
+    return protocol
+
+
+def sample_from_store(known: dict[str, str | None], n: int, seed: int, k: int = 10) -> Pairs:
+    """`sample_pairs` over the store's present images (path -> identity), in sorted path order."""
+    if n <= 0:
+        raise ProtocolError("--sample needs a positive number of pairs")
+    names = sorted(known)
+    return sample_pairs(names, [known[p] for p in names], n, seed, k)

@@ -2,7 +2,8 @@
 
 With S_i the sum of identity i's unit vectors and n_i their count, the mean over all cross pairs is
 S_i.S_j / (n_i n_j), and over distinct same-identity pairs (|S_i|^2 - n_i) / (n_i (n_i - 1)):
-one matrix product, no loop over image pairs.
+one matrix product, no loop over image pairs. Rows are ordered by name or by an average-linkage
+clustering of the identities (`facevault.plots.cluster_order`), which puts lookalikes next to each other.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .catalog import StoredVectors
 from .errors import ProtocolError, UnknownName
 
 DEFAULT_TOP = 40
+ORDERS = ("cluster", "name")
 
 
 @dataclass
@@ -25,6 +27,7 @@ class SimilarityMatrix:
     counts: np.ndarray  # faces per identity
     matrix: np.ndarray  # float64, NaN on the diagonal for identities with one face
     note: str = ""
+    order: str = "name"
 
     def top_pairs(self, n: int = 10) -> list[tuple[str, str, float]]:
         m = self.matrix.copy()
@@ -39,11 +42,16 @@ class SimilarityMatrix:
             "faces": self.counts.tolist(),
             "matrix": [[None if np.isnan(v) else round(float(v), 6) for v in row] for row in self.matrix],
             "most_similar": [{"a": a, "b": b, "similarity": round(s, 6)} for a, b, s in self.top_pairs()],
+            "order": self.order,
             "note": self.note,
         }
 
 
-def compute(stored: StoredVectors, identities: list[str] | None = None, top: int | None = DEFAULT_TOP) -> SimilarityMatrix:
+def compute(stored: StoredVectors, identities: list[str] | None = None, top: int | None = DEFAULT_TOP,
+            order: str = "name") -> SimilarityMatrix:
+    """Mean similarity of the chosen identities; `order` "name" (sorted, or as given in `identities`) or "cluster"."""
+    if order not in ORDERS:
+        raise UnknownName("order", order, ORDERS)
     groups: dict[str, list[int]] = {}
     for i, ident in enumerate(stored.identities):
         if ident is not None:
@@ -70,7 +78,19 @@ def compute(stored: StoredVectors, identities: list[str] | None = None, top: int
     multi = counts > 1
     diag[multi] = (np.diag(dots)[multi] - counts[multi]) / (counts[multi] * (counts[multi] - 1))
     np.fill_diagonal(matrix, diag)
-    return SimilarityMatrix(names, counts.astype(int), matrix, note)
+    sim = SimilarityMatrix(names, counts.astype(int), matrix, note, "name")
+    return reorder(sim, order)
+
+
+def reorder(sim: SimilarityMatrix, order: str) -> SimilarityMatrix:
+    """The same matrix with rows and columns in `order` ("name" keeps the current order)."""
+    if order == "name" or len(sim.names) < 3:
+        return SimilarityMatrix(sim.names, sim.counts, sim.matrix, sim.note, order)
+    from .plots import cluster_order
+
+    perm = cluster_order(sim.matrix)
+    return SimilarityMatrix([sim.names[i] for i in perm], sim.counts[perm], sim.matrix[np.ix_(perm, perm)], sim.note,
+                            order)
 
 
 def write_csv(sim: SimilarityMatrix, path: Path) -> None:
@@ -81,28 +101,9 @@ def write_csv(sim: SimilarityMatrix, path: Path) -> None:
             w.writerow([name] + ["" if np.isnan(v) else f"{v:.6f}" for v in row])
 
 
-def write_heatmap(sim: SimilarityMatrix, path: Path, title: str) -> None:
-    import matplotlib
+def write_heatmap(sim: SimilarityMatrix, path: Path, title: str) -> list[Path]:
+    """PNG or SVG heatmap (by the suffix of `path`); returns the paths written."""
+    from .plots import heatmap_plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(sim.names)
-    size = max(6.0, min(0.32 * n + 3.0, 40.0))
-    fig, ax = plt.subplots(figsize=(size + 1.5, size))
-    im = ax.imshow(np.ma.masked_invalid(sim.matrix), cmap="viridis", vmin=min(0.0, np.nanmin(sim.matrix)), vmax=1.0)
-    labels = [f"{name} ({c})" for name, c in zip(sim.names, sim.counts)]
-    font = max(5, min(10, int(400 / max(n, 1))))
-    ax.set_xticks(range(n), labels, rotation=90, fontsize=font)
-    ax.set_yticks(range(n), labels, fontsize=font)
-    if n <= 15:
-        for i in range(n):
-            for j in range(n):
-                v = sim.matrix[i, j]
-                if not np.isnan(v):
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8, color="w" if v < 0.6 else "k")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="mean cosine similarity")
-    ax.set_title(title + ("\n" + sim.note if sim.note else ""), fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    how = "clustered by average linkage" if sim.order == "cluster" else "ordered by name"
+    return heatmap_plot(sim.names, sim.counts, sim.matrix, path, title=f"{title} ({how})", note=sim.note)

@@ -300,3 +300,209 @@ def test_sklearn_parity(seed):
     frr = 1 - tpr
     i = np.argmax(fpr >= frr)
     assert min(fpr[i - 1], frr[i]) - 1e-9 <= rate <= max(fpr[i], frr[i - 1]) + 1e-9
+
+
+# ---------- metric variants ----------
+
+def test_metric_scores_hand_computed():
+    # cos .6, raw norms 2 and 3: ||a-b||^2 = 4 + 9 - 2*2*3*.6 = 5.8
+    assert m.metric_scores([0.6], "euclidean", [2.0], [3.0])[0] == pytest.approx(-math.sqrt(5.8))
+    assert m.metric_scores([0.5], "euclidean_l2")[0] == pytest.approx(-1.0)  # sqrt(2 - 2 * .5)
+    assert m.metric_scores([1.0 + 1e-7], "euclidean_l2")[0] == 0.0  # rounding above 1 is clipped, not NaN
+    np.testing.assert_array_equal(m.metric_scores([0.3, -0.2], "cosine"), [0.3, -0.2])
+
+
+def test_metric_scores_match_raw_vectors():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(50, 16)) * 3, rng.normal(size=(50, 16))
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    cos = np.sum((a / na[:, None]) * (b / nb[:, None]), axis=1)
+    np.testing.assert_allclose(-m.metric_scores(cos, "euclidean", na, nb), np.linalg.norm(a - b, axis=1), rtol=1e-9)
+    np.testing.assert_allclose(-m.metric_scores(cos, "euclidean_l2"),
+                               np.linalg.norm(a / na[:, None] - b / nb[:, None], axis=1), rtol=1e-9)
+
+
+def test_euclidean_without_norms_is_refused():
+    with pytest.raises(ValueError, match="unavailable"):
+        m.metric_scores([0.5, 0.2], "euclidean", [1.0, np.nan], [1.0, 1.0])
+    with pytest.raises(ValueError, match="norms"):
+        m.metric_scores([0.5], "euclidean")
+    with pytest.raises(ValueError, match="unknown metric"):
+        m.metric_scores([0.5], "manhattan")
+
+
+def test_report_thresholds_in_metric_units():
+    rng = np.random.default_rng(3)
+    lab = rng.random(400) < 0.5
+    cos = np.clip(rng.normal(size=400) * 0.2 + 0.4 * lab, -1, 1)
+    folds = m.assign_folds(400, 10, 0)
+    rc = m.verification_report(cos, lab, folds, bootstrap=0)
+    dist = np.sqrt(2 - 2 * cos)
+    rl = m.verification_report(m.metric_scores(cos, "euclidean_l2"), lab, folds, metric="euclidean_l2", bootstrap=0)
+    # a monotone transform keeps every partition: same accuracies, AUC, EER rate, TARs
+    assert rl.fold_accuracies == pytest.approx(rc.fold_accuracies)
+    assert (rl.auc, rl.eer) == pytest.approx((rc.auc, rc.eer))
+    assert [t.tar for t in rl.tar_at_far] == [t.tar for t in rc.tar_at_far]
+    assert rl.metric == "euclidean_l2" and rl.threshold > 0
+    # thresholds are distances now: "same iff distance <= threshold" reproduces the TAR and FAR
+    t = rl.tar_at_far[0]
+    assert np.mean(dist[lab] <= t.threshold) == pytest.approx(t.tar)
+    assert np.mean(dist[~lab] <= t.threshold) == pytest.approx(t.far_achieved)
+    at_l2 = m.accuracy_at(-dist, lab, -rl.eer_threshold)
+    assert at_l2 == pytest.approx(m.accuracy_at(cos, lab, rc.eer_threshold), abs=0.01)
+
+
+def test_sklearn_parity_euclidean_and_accuracy():
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(7)
+    lab = rng.random(500) < 0.4
+    raw_a, raw_b = rng.normal(size=(500, 8)), rng.normal(size=(500, 8))
+    raw_b[lab] = raw_a[lab] + 0.7 * rng.normal(size=(int(lab.sum()), 8))
+    dist = np.linalg.norm(raw_a - raw_b, axis=1)
+    na, nb = np.linalg.norm(raw_a, axis=1), np.linalg.norm(raw_b, axis=1)
+    cos = np.sum(raw_a * raw_b, axis=1) / (na * nb)
+    s = m.metric_scores(cos, "euclidean", na, nb)
+    assert m.auc(s, lab) == pytest.approx(sk.roc_auc_score(lab, -dist), abs=1e-9)
+    thr, acc = m.best_threshold(s, lab)
+    assert acc == pytest.approx(sk.accuracy_score(lab, dist <= -thr))
+    assert m.accuracy_at(s, lab, thr) == pytest.approx(sk.accuracy_score(lab, s >= thr))
+
+
+# ---------- DET ----------
+
+def test_det_is_one_minus_tar():
+    d = m.det(PERFECT_S, PERFECT_L)
+    np.testing.assert_allclose(d.far, [0, 0, 0, 0.5, 1])
+    np.testing.assert_allclose(d.frr, [1, 0.5, 0, 0, 0])
+
+
+def test_det_contains_sklearn_points():
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(1)
+    lab = rng.random(300) < 0.5
+    s = np.round(rng.normal(size=300) + lab, 2)
+    fpr, fnr, thr = sk.det_curve(lab, s)
+    d = m.det(s, lab)
+    for f, r, t in zip(fpr, fnr, thr):
+        j = int(np.flatnonzero(d.thresholds == t)[0])
+        assert (d.far[j], d.frr[j]) == pytest.approx((f, r))
+
+
+# ---------- bootstrap ----------
+
+def test_bootstrap_proportion_ci():
+    ci = m.bootstrap_proportion_ci(90, 100, draws=2000, seed=1)
+    assert ci[0] < 0.9 < ci[1]
+    # normal approximation: 0.9 +- 1.96 * sqrt(.9 * .1 / 100) = [.841, .959]
+    assert ci == pytest.approx((0.84, 0.96), abs=0.015)
+    assert ci == m.bootstrap_proportion_ci(90, 100, draws=2000, seed=1)
+    wide, narrow = m.bootstrap_proportion_ci(9, 10), m.bootstrap_proportion_ci(900, 1000)
+    assert wide[1] - wide[0] > narrow[1] - narrow[0]
+    assert m.bootstrap_proportion_ci(10, 10) == (1.0, 1.0)
+    assert m.bootstrap_proportion_ci(5, 10, draws=0) is None and m.bootstrap_proportion_ci(0, 0) is None
+
+
+def test_bootstrap_proportion_matches_index_resampling():
+    outcome = np.r_[np.ones(70, bool), np.zeros(30, bool)]
+    rng = np.random.default_rng(0)
+    explicit = outcome[rng.integers(0, 100, (4000, 100))].mean(axis=1)
+    lo, hi = np.quantile(explicit, [0.025, 0.975])
+    assert m.bootstrap_proportion_ci(70, 100, draws=4000, seed=3) == pytest.approx((lo, hi), abs=0.021)
+
+
+def test_resampled_tars_equal_tar_at_far_on_each_resample():
+    rng = np.random.default_rng(4)
+    lab = rng.random(600) < 0.4
+    s = np.round(rng.normal(size=600) + lab, 1)  # many ties
+    pos, neg = np.sort(s[lab]), np.sort(s[~lab])[::-1]
+    pc, nc = m._resample_counts(rng, len(pos), 5), m._resample_counts(rng, len(neg), 5)
+    assert (pc.sum(axis=1) == len(pos)).all() and (nc.sum(axis=1) == len(neg)).all()
+    fars = (0.2, 0.05, 0.01)
+    got = m._resampled_tars(pos, pc, neg, nc, fars)
+    for i in range(5):
+        ss = np.r_[np.repeat(pos, pc[i]), np.repeat(neg, nc[i])]
+        ll = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
+        np.testing.assert_allclose(got[i], [m.tar_at_far(ss, ll, f).tar for f in fars])
+
+
+def test_bootstrap_tar_at_far_intervals():
+    rng = np.random.default_rng(5)
+    lab = rng.random(3000) < 0.5
+    s = rng.normal(size=3000) + 2 * lab
+    fars = (0.1, 0.01, 1e-4)
+    cis = m.bootstrap_tar_at_far(s, lab, fars, draws=500, seed=0)
+    for f, ci in zip(fars[:2], cis):
+        point = m.tar_at_far(s, lab, f).tar
+        assert ci[0] <= point <= ci[1] and 0 < ci[1] - ci[0] < 0.3
+    assert cis[2] is None  # ~1500 negatives cannot resolve 1e-4
+    assert cis == m.bootstrap_tar_at_far(s, lab, fars, draws=500, seed=0)
+    assert cis != m.bootstrap_tar_at_far(s, lab, fars, draws=500, seed=1)
+    assert m.bootstrap_tar_at_far(s, lab, fars, draws=0) == [None, None, None]
+
+
+def test_report_carries_cis():
+    rng = np.random.default_rng(2)
+    lab = rng.random(2000) < 0.5
+    s = rng.normal(size=2000) + 2.5 * lab
+    rep = m.verification_report(s, lab, m.assign_folds(2000, 10, 0), bootstrap=300, seed=4)
+    assert rep.accuracy_ci[0] <= rep.accuracy <= rep.accuracy_ci[1]
+    assert rep.tar_at_far[0].ci is not None and rep.tar_at_far[-1].ci is None
+    assert rep.bootstrap == 300 and rep.cross_validated and "10-fold" in rep.note
+    again = m.verification_report(s, lab, m.assign_folds(2000, 10, 0), bootstrap=300, seed=4)
+    assert again.to_dict() == rep.to_dict()
+    json.dumps(rep.to_dict(), allow_nan=False)
+
+
+# ---------- histogram curves ----------
+
+def test_histogram_hand_computed():
+    h = m.histogram([0.9, 0.6, 0.1, 0.4], [T, T, F, F], 0.0, 1.0, bins=4)
+    np.testing.assert_array_equal(h.pos, [0, 0, 1, 1])
+    np.testing.assert_array_equal(h.neg, [1, 1, 0, 0])
+    assert m.histogram_auc(h) == 1.0
+    assert m.histogram_best_threshold(h) == (0.5, 1.0)
+    assert m.histogram_eer(h)[0] == 0.0
+    r = m.histogram_roc(h)
+    np.testing.assert_allclose(r.far, [0, 0, 0, 0.5, 1])
+    np.testing.assert_allclose(r.thresholds[1:], [0.75, 0.5, 0.25, 0.0])
+    # two scores in one bin are a tie: pos .55 and neg .6 share bin [.5, .75)
+    h = m.histogram([0.55, 0.6], [T, F], 0.0, 1.0, bins=4)
+    assert m.histogram_auc(h) == 0.5
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_histogram_metrics_match_exact(seed):
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(seed)
+    lab = rng.random(20000) < 0.2
+    s = np.clip(rng.normal(size=20000) * 0.25 + 0.5 * lab, -1, 1)
+    h = m.histogram(s, lab, -1.0, 1.0, bins=20000)
+    assert m.histogram_auc(h) == pytest.approx(sk.roc_auc_score(lab, s), abs=1e-3)
+    e, et = m.eer(s, lab)
+    he, het = m.histogram_eer(h)
+    assert he == pytest.approx(e, abs=1e-3) and het == pytest.approx(et, abs=1e-3)
+    thr, acc = m.best_threshold(s, lab)
+    hthr, hacc = m.histogram_best_threshold(h)
+    assert hacc == pytest.approx(acc, abs=1e-3) and m.accuracy_at(s, lab, hthr) == pytest.approx(hacc)
+    for far in (0.1, 0.01, 0.001):
+        exact, hist = m.tar_at_far(s, lab, far), m.histogram_tar_at_far(h, far)
+        assert hist.tar == pytest.approx(exact.tar, abs=2e-3)
+        assert hist.far_achieved <= far and np.mean(s[~lab] >= hist.threshold) == pytest.approx(hist.far_achieved)
+
+
+def test_histogram_report_and_bootstrap():
+    rng = np.random.default_rng(8)
+    lab = rng.random(5000) < 0.3
+    s = np.clip(rng.normal(size=5000) * 0.2 + 0.4 * lab, -1, 1)
+    h = m.histogram(s, lab, -1.0, 1.0, bins=2000)
+    rep = m.histogram_report(h, missing_pos=3, missing_neg=2, fars=(0.1, 0.01, 1e-4), bootstrap=300)
+    assert not rep.cross_validated and rep.accuracy_std is None and rep.fold_accuracies == []
+    assert "threshold not cross-validated" in rep.note
+    assert (rep.pairs, rep.missing) == (5005, 5) and rep.positives == int(lab.sum()) + 3
+    assert rep.accuracy_ci[0] <= rep.accuracy <= rep.accuracy_ci[1]
+    assert rep.tar_at_far[2].ci is None and not rep.tar_at_far[2].sufficient
+    ci, exact_ci = rep.tar_at_far[1].ci, m.bootstrap_tar_at_far(s, lab, (0.01,), draws=300)[0]
+    assert ci == pytest.approx(exact_ci, abs=0.03)
+    h_l2 = m.histogram(m.metric_scores(s, "euclidean_l2"), lab, -2.0, 0.0, 4000)
+    in_l2 = m.histogram_report(h_l2, metric="euclidean_l2", bootstrap=0)
+    assert in_l2.threshold == pytest.approx(math.sqrt(2 - 2 * m.histogram_report(h, bootstrap=0).threshold), abs=2e-3)

@@ -31,7 +31,10 @@ def cli(verbose: int) -> None:
     facevault evaluate                verification accuracy, AUC, EER, TAR@FAR, threshold
     facevault similarity              identity x identity mean similarity (PNG + CSV)
     facevault search IMAGE            who is this? / --identity NAME for lookalikes
-    facevault models                  the models and detectors available
+    facevault verify A.jpg B.jpg      same person or not, at the calibrated threshold
+    facevault report --out DIR        one HTML page: leaderboard, curves, hardest pairs, health
+    facevault health                  likely mislabels, duplicates, thin identities, bad images
+    facevault models | weights        the models and detectors available, and their weights files
 
     Every command takes --store DIR (env FACEVAULT_STORE, default ./.facevault), --model (default dlib),
     --detector (default dlib-hog) and --json.
@@ -46,7 +49,7 @@ def main() -> None:
 
 def _register() -> None:
     """Attach the command modules (each adds itself to `cli`)."""
-    from . import evaluate, ingest, search, similarity, status, weights  # noqa: F401
+    from . import evaluate, health, ingest, report, search, similarity, status, verify, weights  # noqa: F401
 
 
 _register()

@@ -1,74 +1,239 @@
-"""`facevault evaluate`: verification accuracy and thresholds from stored vectors."""
+"""`facevault evaluate`: verification and identification from stored vectors; one space or a leaderboard."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from .. import protocols
-from ..errors import ProtocolError
-from ..evaluate import Evaluation, evaluate
+from ..errors import FacevaultError, NoSpace, ProtocolError
+from ..evaluate import Evaluation, evaluate, evaluate_all
+from ..identify import IdentificationReport, identify
+from ..metrics import METRICS
 from . import cli
-from .common import emit_json, open_catalog, pct, space_options, stderr, stdout, store_options
+from .common import emit_json, open_catalog, pct, stderr, stdout, store_options
 
 
 @cli.command("evaluate")
-@space_options
+@click.option("--model", "-m", "models", multiple=True, envvar="FACEVAULT_MODEL",
+              help="Recognizer to evaluate; repeat for several (default: every space in the store).")
+@click.option("--detector", "-d", "detectors", multiple=True, envvar="FACEVAULT_DETECTOR",
+              help="Only spaces built with this detector; repeat for several (default: all).")
+@click.option("--protocol", type=click.Choice(protocols.PROTOCOLS), default=None,
+              help="pairs (--pairs-file), sample (--sample N), all (every pair of the stored vectors), "
+                   "identify (gallery/probe identification).")
 @click.option("--pairs-file", type=click.Path(dir_okay=False, path_type=Path),
               help="LFW pairs.txt (its own folds), deepface file_x,file_y,Decision CSV, or a,b,label list.")
-@click.option("--sample", type=int, default=None, help="Evaluate N seeded same and N different pairs from the store.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --sample and for folds of files without folds.")
-@click.option("--folds", type=int, default=10, show_default=True, help="Folds for protocols without their own.")
+@click.option("--sample", type=int, default=None,
+              help=f"Evaluate N seeded same and N different pairs from the store (--protocol sample: "
+                   f"{protocols.DEFAULT_SAMPLE}).")
+@click.option("--metric", type=click.Choice(METRICS), default="cosine", show_default=True,
+              help="euclidean uses the raw (unnormalised) vectors; euclidean_l2 the unit vectors.")
+@click.option("--target-far", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Operating point: the threshold with FAR <= this on the protocol's pairs (default: best accuracy).")
+@click.option("--gallery-per-identity", type=click.IntRange(min=1), default=1, show_default=True,
+              help="identify: gallery faces per identity (identities need one more face to be used).")
+@click.option("--unknown-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1,
+              show_default=True,
+              help="identify: share of identities held out of the gallery for open-set DIR@FPIR.")
+@click.option("--ranks", type=click.IntRange(min=1), default=20, show_default=True, help="identify: CMC curve ranks.")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap resamples for the 95% confidence intervals (0: none).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for --sample, identify's split, the bootstrap, and folds of files without folds.")
+@click.option("--folds", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Folds for protocols without their own.")
 @click.option("--no-calibrate", is_flag=True, help="Do not store the chosen threshold for search.")
 @store_options
-def evaluate_cmd(model: str, detector: str | None, pairs_file: Path | None, sample: int | None, seed: int, folds: int,
-                 no_calibrate: bool, store: str | None, db: str | None, as_json: bool) -> None:
-    """Verification accuracy (mean ± std over folds, each fold's threshold chosen on the other folds),
-    AUC, EER, TAR at FAR, and the threshold, computed from stored vectors only.
+def evaluate_cmd(models: tuple[str, ...], detectors: tuple[str, ...], protocol: str | None, pairs_file: Path | None,
+                 sample: int | None, metric: str, target_far: float | None, gallery_per_identity: int,
+                 unknown_fraction: float, ranks: int, bootstrap: int, seed: int, folds: int, no_calibrate: bool,
+                 store: str | None, db: str | None, as_json: bool) -> None:
+    """Verification accuracy (mean ± std over folds, each fold's threshold chosen on the other folds, with a
+    bootstrap 95% CI), AUC, EER, TAR at FAR, and the threshold at the chosen operating point, which is stored
+    on the space for `search` (cosine only); or identification (rank-1/5, CMC, open-set DIR@FPIR). Computed
+    from stored vectors only.
 
-    A pair whose image has no face counts as an error and is reported. The study's rule
-    (threshold = mean + 1 std of same-person distances) is shown for comparison.
+    Several spaces (repeat --model / --detector, or none for all) give one leaderboard. A pair whose image has
+    no face counts as an error and is reported. `--protocol all` scores every pair of the store from score
+    histograms (its threshold is not cross-validated).
     """
-    if (pairs_file is None) == (sample is None):
-        raise click.UsageError("give exactly one of --pairs-file FILE or --sample N")
+    try:
+        chosen = protocols.choose_protocol(protocol, pairs_file, sample)
+    except ProtocolError as exc:
+        raise click.UsageError(str(exc)) from None
+    calibrate = not no_calibrate
+    t0 = time.perf_counter()
     with open_catalog(store, db) as catalog:
-        space = catalog.space(model, detector)
-        if pairs_file is not None:
+        spaces = _select(catalog, models, detectors)
+        known = catalog.image_paths()
+        pairs = None
+        if chosen == "pairs":
             pairs = protocols.read_pairs_file(pairs_file, k=folds, seed=seed)
+        elif chosen == "sample":
+            pairs = protocols.sample_from_store(
+                known, protocols.DEFAULT_SAMPLE if sample is None else sample, seed, folds)
+        results: list = []
+        for space in spaces:
+            stored = catalog.vectors(space.id, space.dim)  # loaded once per space
+            try:
+                if chosen == "identify":
+                    s0 = time.perf_counter()
+                    rep = identify(stored, gallery_per_identity, seed, unknown_fraction, ranks, bootstrap,
+                                   metric=metric)
+                    results.append((space, rep, time.perf_counter() - s0))
+                elif chosen == "all":
+                    results.append(evaluate_all(catalog, space, calibrate, metric=metric, target_far=target_far,
+                                                bootstrap=bootstrap, seed=seed, stored=stored, known=known))
+                else:
+                    results.append(evaluate(catalog, space, pairs, calibrate, metric=metric, target_far=target_far,
+                                            bootstrap=bootstrap, seed=seed, stored=stored, known=known))
+            except FacevaultError as exc:
+                if len(spaces) == 1:
+                    raise
+                stderr.print(f"[yellow]skipped[/] {space.model} / {space.detector} / {space.aligner}: {exc}")
+    if not results:
+        raise ProtocolError("no space could be evaluated (see the messages above)")
+    seconds = time.perf_counter() - t0
+    if chosen == "identify":
+        _identification_out(results, as_json, len(spaces) == 1)
+    elif len(spaces) == 1:
+        if as_json:
+            emit_json(results[0].to_dict())
         else:
-            if sample <= 0:
-                raise ProtocolError("--sample needs a positive number of pairs")
-            paths = catalog.image_paths()
-            names = sorted(paths)
-            pairs = protocols.sample_pairs(names, [paths[n] for n in names], sample, seed, folds)
-        result = evaluate(catalog, space, pairs, calibrate=not no_calibrate)
-    if as_json:
-        emit_json(result.to_dict())
-        return
-    _render(result)
+            _render(results[0])
+    else:
+        rows = sorted((ev.row() for ev in results), key=lambda r: -r["accuracy"])
+        if as_json:
+            emit_json(rows)
+        else:
+            _leaderboard(rows, results[0], seconds)
+
+
+def _select(catalog, models: tuple[str, ...], detectors: tuple[str, ...]) -> list:
+    """The spaces matching every --model and --detector given (all of them when none is given)."""
+    spaces = catalog.spaces()
+    for m in models or (() if spaces else ("dlib",)):
+        if not any(s.model == m for s in spaces):
+            catalog.space(m)  # raises NoSpace naming what the store has
+    for d in detectors:
+        if not any(s.detector == d for s in spaces):
+            have = sorted({s.detector for s in spaces})
+            raise NoSpace(f"the store has no vectors made with detector {d!r} (it has: {', '.join(have)})")
+    chosen = [s for s in spaces if (not models or s.model in models) and (not detectors or s.detector in detectors)]
+    if not chosen:
+        raise NoSpace(f"no space has model {' or '.join(models)} with detector {' or '.join(detectors)}")
+    return chosen
+
+
+def _print(table: Table) -> None:
+    """Leaderboards are wide: keep every column whole when the output is not a terminal (a file, a pipe)."""
+    (stdout if stdout.is_terminal else Console(width=160)).print(table)
+
+
+def _ci(ci) -> str:
+    return "" if ci is None else f" [{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]"
 
 
 def _render(ev: Evaluation) -> None:
     r = ev.report
+    unit = "cosine" if ev.metric == "cosine" else f"{ev.metric} distance"
     t = Table(title=f"verification  {ev.protocol}\nspace  {ev.space}", show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column(justify="right")
     t.add_row("pairs", f"{r.pairs} ({r.positives} same, {r.negatives} different)")
     t.add_row("missing a face (counted wrong)", str(r.missing))
-    t.add_row("accuracy", f"{100 * r.accuracy:.2f}% ± {100 * r.accuracy_std:.2f} over {len(r.fold_accuracies)} folds")
-    t.add_row("threshold (cosine)", f"{r.threshold:.4f}")
+    if r.cross_validated:
+        t.add_row("accuracy", f"{100 * r.accuracy:.2f}% ± {100 * r.accuracy_std:.2f} over {len(r.fold_accuracies)} "
+                              f"folds{_ci(r.accuracy_ci)}")
+    else:
+        t.add_row("accuracy (threshold not cross-validated)", f"{100 * r.accuracy:.2f}%{_ci(r.accuracy_ci)}")
+    t.add_row(f"threshold ({unit})", f"{r.threshold:.4f}")
     t.add_row("AUC", f"{r.auc:.5f}")
     t.add_row("EER", f"{pct(r.eer)} at {r.eer_threshold:.4f}")
     for ta in r.tar_at_far:
-        val = (f"{pct(ta.tar)} (FAR {ta.far_achieved:.1e}, thr {ta.threshold:.4f})" if ta.sufficient
+        val = (f"{pct(ta.tar)}{_ci(ta.ci)} (FAR {ta.far_achieved:.1e}, thr {ta.threshold:.4f})" if ta.sufficient
                else "insufficient impostor pairs")
         t.add_row(f"TAR @ FAR {ta.far_target:g}", val)
     t.add_row("study rule (mean + 1 std)", f"{pct(r.study_accuracy)} at {r.study_threshold:.4f}")
+    op = ev.operating_point
+    t.add_row("operating point", f"{op['rule']}: {op['threshold']:.4f} (FAR {op['far']:.2e}, TAR {pct(op['tar'])})")
+    stored = ev.threshold_source or ("no (search uses cosine)" if ev.metric != "cosine" else "no")
+    t.add_row("stored for search", stored)
     t.add_row("time", f"{ev.seconds:.3f} s")
     stdout.print(t)
+    stdout.print(f"[dim]{r.note}[/]")
     if ev.not_ingested:
         stderr.print(f"[yellow]warning:[/] {ev.not_ingested} pairs left out: their images are not in this store")
     if ev.missing_examples:
         stderr.print("no face in: " + ", ".join(ev.missing_examples[:5]) + (" ..." if r.missing > 5 else ""))
+
+
+def _leaderboard(rows: list[dict], first: Evaluation, seconds: float) -> None:
+    t = Table(title=f"leaderboard  {first.protocol}  ({first.metric}; {len(rows)} spaces, {seconds:.2f} s)",
+              title_justify="left")
+    for col in ("model", "detector", "aligner", "accuracy", "AUC", "EER", "TAR@FAR=1e-3", "missing", "img/s"):
+        t.add_column(col, justify="left" if col in ("model", "detector", "aligner") else "right")
+    for r in rows:
+        std = "" if r["accuracy_std"] is None else f" ± {100 * r['accuracy_std']:.2f}"
+        acc = f"{100 * r['accuracy']:.2f}%{std}"
+        t.add_row(r["model"], r["detector"], r["aligner"], acc, f"{r['auc']:.4f}", pct(r["eer"]),
+                  pct(r["tar_at_far_1e-3"]), str(r["missing"]),
+                  "-" if r["images_per_second"] is None else f"{r['images_per_second']:.1f}")
+    _print(t)
+    stdout.print(f"[dim]{first.report.note}[/]")
+
+
+def _identification_doc(space, rep: IdentificationReport, seconds: float) -> dict:
+    d = rep.to_dict()
+    d.update(space=f"{space.model} / {space.detector} / {space.aligner}", space_id=space.id, model=space.model,
+             detector=space.detector, aligner=space.aligner, images_per_second=space.images_per_second,
+             protocol="identify", seconds=round(seconds, 4))
+    return d
+
+
+def _identification_out(results: list, as_json: bool, single: bool) -> None:
+    docs = [_identification_doc(*r) for r in results]
+    if as_json:
+        if len(docs) == 1 and single:
+            emit_json(docs[0])
+        else:
+            keys = ("model", "detector", "aligner", "space_id", "rank1", "rank1_ci", "rank5", "rank5_ci",
+                    "dir_at_fpir", "probes", "gallery", "identities", "known_probes", "unknown_probes",
+                    "images_per_second")
+            emit_json(sorted(({k: d[k] for k in keys} for d in docs), key=lambda d: -d["rank1"]))
+        return
+    if len(docs) == 1 and single:
+        d = docs[0]
+        t = Table(title=f"identification\nspace  {d['space']}", show_header=False, title_justify="left")
+        t.add_column(style="bold")
+        t.add_column(justify="right")
+        t.add_row("gallery", f"{d['identities']} identities, {d['gallery']} faces ({d['gallery_per_identity']} each)")
+        t.add_row("probes", str(d["probes"]))
+        t.add_row("rank-1", f"{pct(d['rank1'])}{_ci(d['rank1_ci'])}")
+        t.add_row("rank-5", f"{pct(d['rank5'])}{_ci(d['rank5_ci'])}")
+        cmc = d["cmc"]
+        t.add_row("CMC", "  ".join(f"r{r}: {pct(cmc[r - 1])}" for r in (1, 2, 5, 10, 20) if r <= len(cmc)))
+        t.add_row("open set", f"{d['unknown_identities']} identities held out: {d['known_probes']} known, "
+                              f"{d['unknown_probes']} unknown probes")
+        for p in d["open_set"]:
+            t.add_row(f"DIR @ FPIR {p['fpir_target']:g}",
+                      f"{pct(p['dir'])} (FPIR {p['fpir_achieved']:.3f}, thr {p['threshold']:.4f})" if p["sufficient"]
+                      else "insufficient unknown probes")
+        t.add_row("time", f"{d['seconds']:.3f} s")
+        stdout.print(t)
+        stdout.print(f"[dim]{d['note']}[/]")
+        return
+    t = Table(title="identification leaderboard", title_justify="left")
+    for col in ("model", "detector", "aligner", "rank-1", "rank-5", "DIR@FPIR=1%", "DIR@FPIR=10%", "probes", "img/s"):
+        t.add_column(col, justify="left" if col in ("model", "detector", "aligner") else "right")
+    for d in sorted(docs, key=lambda d: -d["rank1"]):
+        t.add_row(d["model"], d["detector"], d["aligner"], f"{pct(d['rank1'])}{_ci(d['rank1_ci'])}", pct(d["rank5"]),
+                  pct(d["dir_at_fpir"].get("0.01")), pct(d["dir_at_fpir"].get("0.1")), str(d["probes"]),
+                  "-" if d["images_per_second"] is None else f"{d['images_per_second']:.1f}")
+    _print(t)
+    stdout.print(f"[dim]{docs[0]['note']}[/]")

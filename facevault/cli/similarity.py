@@ -14,22 +14,27 @@ from .common import emit_json, open_catalog, space_options, stdout, store_option
 
 @cli.command("similarity")
 @space_options
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG heatmap here.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the heatmap here: PNG, or SVG when the name ends in .svg.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the matrix as CSV here.")
 @click.option("--identities", help="Comma-separated identities to include (default: those with the most faces).")
 @click.option("--top", type=int, default=sim_mod.DEFAULT_TOP, show_default=True,
               help="Without --identities, keep this many identities with the most faces (0: all).")
+@click.option("--order", type=click.Choice(sim_mod.ORDERS), default="cluster", show_default=True,
+              help="Row order: average-linkage clustering (lookalikes side by side) or by name.")
 @click.option("--pairs", "n_pairs", type=int, default=10, show_default=True, help="Most similar identity pairs to list.")
 @store_options
 def similarity_cmd(model: str, detector: str | None, out: Path | None, csv_path: Path | None, identities: str | None,
-                   top: int, n_pairs: int, store: str | None, db: str | None, as_json: bool) -> None:
+                   top: int, order: str, n_pairs: int, store: str | None, db: str | None, as_json: bool) -> None:
     """Mean cosine similarity between every two identities (diagonal: distinct same-identity pairs),
-    as a PNG heatmap and CSV, listing the identity pairs that look most alike."""
+    as a PNG or SVG heatmap and CSV, listing the identity pairs that look most alike."""
+    if out and out.suffix.lower() not in (".png", ".svg"):
+        raise click.BadParameter("the heatmap is written as .png or .svg", param_hint="--out")
     names = [n.strip() for n in identities.split(",") if n.strip()] if identities else None
     with open_catalog(store, db) as catalog:
         space = catalog.space(model, detector)
         stored = catalog.vectors(space.id, space.dim)
-    result = sim_mod.compute(stored, names, top or None)
+    result = sim_mod.compute(stored, names, top or None, order)
     label = f"{space.model} / {space.detector} / {space.aligner}"
     if out:
         sim_mod.write_heatmap(result, out, f"mean cosine similarity - {label}")
@@ -37,7 +42,9 @@ def similarity_cmd(model: str, detector: str | None, out: Path | None, csv_path:
         sim_mod.write_csv(result, csv_path)
     if as_json:
         doc = result.to_dict()
-        doc.update(space=label, png=str(out) if out else None, csv=str(csv_path) if csv_path else None)
+        png = out if out and out.suffix.lower() == ".png" else None
+        doc.update(space=label, order=result.order, heatmap=str(out) if out else None, png=str(png) if png else None,
+                   csv=str(csv_path) if csv_path else None)
         emit_json(doc)
         return
     t = Table(title=f"most similar identities  ({label})", title_justify="left")
