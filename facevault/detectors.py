@@ -1,8 +1,9 @@
 """Native face detectors. Each returns `Detection`s in full-resolution coordinates.
 
 `dlib-hog` is a cascade, not a single pass: HOG with one upsampling, then HOG upsampled twice, then dlib's
-MMOD CNN, stopping at the first pass that finds a face. A face one pass misses is not lost while a larger scale
-or another detector finds it.
+MMOD CNN, stopping at the first pass that finds a face near the centre of the image (faces found on the way are
+merged in). A face one pass misses is not lost while a larger scale or another detector finds it, and a
+bystander found by an early pass does not hide a subject that a later pass finds.
 """
 
 from __future__ import annotations
@@ -18,6 +19,33 @@ from .faces import Detection
 log = logging.getLogger(__name__)
 
 DETECT_MAX_SIDE = 1024  # detection runs on a copy no larger than this; boxes are mapped back
+
+
+CENTRAL = 0.25  # a face whose centre is within this fraction of the half-diagonal from the image centre
+
+
+def has_central(dets: list[Detection], w: int, h: int) -> bool:
+    """Whether any face lies near the image centre."""
+    half_diag = 0.5 * float(np.hypot(w, h)) or 1.0
+    return any(np.hypot(d.x + d.w / 2 - w / 2, d.y + d.h / 2 - h / 2) / half_diag < CENTRAL for d in dets)
+
+
+def merge(dets: list[Detection], iou: float = 0.4) -> list[Detection]:
+    """One detection per face from several passes: the first found of overlapping boxes is kept
+    (passes run from the most to the least precise)."""
+    kept: list[Detection] = []
+    for d in dets:
+        if all(_iou(d, k) <= iou for k in kept):
+            kept.append(d)
+    return kept
+
+
+def _iou(a: Detection, b: Detection) -> float:
+    ix = max(0.0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0.0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    inter = ix * iy
+    union = a.area + b.area - inter
+    return inter / union if union > 0 else 0.0
 
 
 class Detector(Protocol):
@@ -56,18 +84,22 @@ class DlibHog:
         self._cnn: DlibCnn | None = DlibCnn(weights_dir) if fallback else None
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """Passes in order until one finds a face near the centre (where a dataset's subject usually is);
+        faces found on the way are kept and merged, so a bystander never hides a subject a later pass finds."""
         h, w = rgb.shape[:2]
         small, scale = _downscale(rgb, DETECT_MAX_SIDE)
+        found: list[Detection] = []
         passes = (1, 2) if self._fallback else (1,)
         for upsample in passes:
             if upsample == 2 and max(small.shape[:2]) > 640:
                 continue  # a face too small for one upsampling of a large image is not the subject
             rects, scores, _ = self._hog.run(small, upsample, 0.0)
-            if len(rects):
-                return [_from_rect(r, scale, s, f"hog-up{upsample}", w, h) for r, s in zip(rects, scores)]
+            found = merge(found + [_from_rect(r, scale, s, f"hog-up{upsample}", w, h) for r, s in zip(rects, scores)])
+            if has_central(found, w, h) or (found and not self._fallback):
+                return found
         if self._cnn is not None:
-            return self._cnn.detect(rgb)
-        return []
+            found = merge(found + self._cnn.detect(rgb))
+        return found
 
 
 class DlibCnn:

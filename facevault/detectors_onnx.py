@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import weights
-from .detectors import DETECT_MAX_SIDE, _downscale
+from .detectors import DETECT_MAX_SIDE, _downscale, has_central, merge
 from .errors import FacevaultError, WeightsError
 from .faces import Detection
 
@@ -130,22 +130,25 @@ class YuNet:
             raise WeightsError(f"OpenCV {cv2.__version__} cannot load {path.name}: {exc}") from exc
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
-        """Faces at the score threshold; with `fallback`, a small image missed at its own size is tried
-        at twice the size, then at a lower threshold, so a face one pass misses is not lost."""
+        """Faces at the score threshold. With `fallback`, when no face lies near the centre (the usual place
+        of a dataset's subject), the image is also searched at twice the size (small images), then at a lower
+        threshold, and the passes are merged: a face one pass misses is not lost while another finds it."""
         import cv2
 
         h, w = rgb.shape[:2]
         small, scale = _downscale(rgb, self.max_side)
         bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
         found = self._run(bgr, scale, self.score_threshold, w, h)
-        if found or not self.fallback:
+        if not self.fallback or has_central(found, w, h):
             return found
+        # no face near the centre: a subject scored below the threshold must not lose to a bystander
+        more = list(found)
         if 2 * max(bgr.shape[:2]) <= self.max_side:
             big = cv2.resize(bgr, (2 * bgr.shape[1], 2 * bgr.shape[0]), interpolation=cv2.INTER_CUBIC)
-            found = self._run(big, 2 * scale, self.score_threshold, w, h)
-            if found:
-                return found
-        return self._run(bgr, scale, self.fallback_threshold, w, h)
+            more += self._run(big, 2 * scale, self.score_threshold, w, h)
+        if not has_central(more, w, h):
+            more += self._run(bgr, scale, self.fallback_threshold, w, h)
+        return merge(sorted(more, key=lambda d: -d.score))
 
     def _run(self, bgr: np.ndarray, scale: float, threshold: float, w: int, h: int) -> list[Detection]:
         sh, sw = bgr.shape[:2]

@@ -10,8 +10,6 @@ export FACEVAULT_WEIGHTS=${FACEVAULT_WEIGHTS:-../shared/weights}
 run() { echo "+ facevault ingest $lfw/images --store $store $*" >&2; facevault ingest "$lfw/images" --store "$store" "$@" --json \
   | python -c "import json,sys; d=json.load(sys.stdin); print(d['space'], 'embedded', d['embedded'], 'no face', d['no_face'], 'errors', d['errors'], round(d['seconds']), 's')"; }
 run --model dlib --detector dlib-hog
-for model in arcface-mbf sface mobilefacenet-192; do
-  run --model "$model" --detector yunet
-  run --model "$model" --detector yunet --aligner deepface
-done
+for model in arcface-mbf sface mobilefacenet-192; do run --model "$model" --detector yunet; done
+for model in arcface-mbf sface mobilefacenet-192; do run --model "$model" --detector yunet --aligner deepface; done
 facevault evaluate --store "$store" --pairs-file "$lfw/pairs.txt"
