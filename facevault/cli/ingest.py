@@ -54,6 +54,11 @@ def ingest_cmd(dataset: Path, model: str, detector: str | None, aligner: str | N
     aligner_for(model, aligner)  # an aligner this model cannot use is refused before any work
     spec = SpaceSpec(model, detector, aligner)
     workers = workers or config.default_workers()
+    from ..devices import recognizer_device
+
+    device = recognizer_device(model)
+    if not as_json:
+        stderr.print(f"{model}: {device}", highlight=False)
     with open_catalog(store, db, create=True) as catalog:
         with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), _Rate(),
                       TextColumn("eta"), TimeRemainingColumn(), TimeElapsedColumn(), console=stderr,
@@ -66,7 +71,7 @@ def ingest_cmd(dataset: Path, model: str, detector: str | None, aligner: str | N
             summary = ingest(catalog, dataset, spec, workers=workers, weights_dir=weights_dir, progress=progress,
                              limit=limit, batch_size=batch_size, retry_failed=retry_failed)
     if as_json:
-        emit_json(summary.to_dict())
+        emit_json({**summary.to_dict(), "device": device})
     else:
         _render(summary)
     if summary.interrupted:
