@@ -220,8 +220,8 @@ def _ingest_locked(catalog, root, spec, files, workers, weights_dir, progress, s
     summary.seconds = time.perf_counter() - t0
     if summary.processed:
         summary.images_per_second = summary.processed / max(elapsed, 1e-9)
-        if not summary.interrupted and summary.processed >= 200:  # a rate from a handful of images means little
-            catalog.set_speed(space.id, summary.images_per_second)
+        if not summary.interrupted:
+            catalog.add_speed(space.id, summary.processed, elapsed)
     return summary
 
 

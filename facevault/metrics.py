@@ -1,17 +1,22 @@
-"""Face-verification metrics: ROC, DET, AUC, EER, TAR@FAR, accuracy with k-fold threshold choice,
-bootstrap confidence intervals, and the same curves from score histograms (for all-pairs protocols).
+"""Face-verification metrics: ROC, DET, AUC, EER, TAR@FAR, accuracy with k-fold threshold choice, and the
+verification report.
 
 Conventions: `scores` are similarities (higher = more alike); `labels` are bools (True = same person).
 A pair is predicted "same" iff score >= threshold. Distance metrics enter as negative distances so that
 rule holds for every metric; reports convert thresholds back to the metric's own units
 (`in_metric_units`). Pure functions only: arrays in, dataclasses out.
+
+Bootstrap confidence intervals live in `facevault.bootstrap` and the same curves from score histograms (for
+all-pairs protocols) in `facevault.metrics_hist`; both build on this module, and their names stay importable
+from here (loaded on first use, so imports run one way only).
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -19,6 +24,36 @@ from numpy.typing import ArrayLike
 METRICS = ("cosine", "euclidean", "euclidean_l2")
 DEFAULT_FARS = (1e-1, 1e-2, 1e-3, 1e-4)
 ALL_PAIRS_FARS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+
+# names defined in the sibling modules, served by __getattr__ below
+_ELSEWHERE = {
+    "bootstrap": ("bootstrap_proportion_ci", "bootstrap_tar_at_far", "bootstrap_histogram_tar_at_far",
+                  "_interval", "_resample_counts", "_resampled_tars"),
+    "metrics_hist": ("ScoreHistogram", "bin_index", "histogram", "histogram_roc", "histogram_auc", "histogram_eer",
+                     "histogram_tar_at_far", "histogram_best_threshold", "histogram_accuracy_at", "histogram_report",
+                     "_hist_counts"),
+}
+_LAZY = {name: module for module, names in _ELSEWHERE.items() for name in names}
+
+__all__ = [
+    "METRICS", "DEFAULT_FARS", "ALL_PAIRS_FARS", "check_metric", "metric_scores", "metric_range", "in_metric_units",
+    "metric_rule", "Roc", "Det", "roc", "det_from_roc", "det", "auc", "eer", "TarAtFar", "tar_at_far",
+    "best_threshold", "accuracy_at", "FoldResult", "kfold_accuracy", "assign_folds", "study_rule_threshold",
+    "VerificationReport", "verification_report",
+] + [name for name in _LAZY if not name.startswith("_")]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __package__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -363,203 +398,6 @@ def study_rule_threshold(scores: ArrayLike, labels: ArrayLike) -> float:
     return float(1.0 - (d.mean() + d.std()))
 
 
-
-# ---------------------------------------------------------------- bootstrap
-
-def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
-    lo, hi = np.quantile(values, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
-    return float(lo), float(hi)
-
-
-def bootstrap_proportion_ci(
-    successes: int, n: int, draws: int = 1000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float] | None:
-    """Percentile interval of a proportion (accuracy, rank-1) from resampling its n items with replacement.
-
-    The successes in one resample are exactly Binomial(n, successes / n), so each draw is one binomial
-    number rather than n indices. None when n == 0 or draws == 0.
-    """
-    if n <= 0 or draws <= 0:
-        return None
-    if not 0 <= successes <= n:
-        raise ValueError(f"successes must be in [0, {n}], got {successes}")
-    rng = np.random.default_rng(seed)
-    return _interval(rng.binomial(n, successes / n, size=draws) / n, level)
-
-
-def _resample_counts(rng: np.random.Generator, n: int, draws: int) -> np.ndarray:
-    """(draws, n): how often each of n items appears in each resample of size n (drawn with replacement)."""
-    idx = rng.integers(0, n, size=(draws, n))
-    idx += (np.arange(draws) * n)[:, None]
-    return np.bincount(idx.ravel(), minlength=draws * n).reshape(draws, n)
-
-
-def _resampled_tars(pos_asc: np.ndarray, pos_counts: np.ndarray, neg_desc: np.ndarray, neg_counts: np.ndarray,
-                    fars: Sequence[float]) -> np.ndarray:
-    """TAR@FAR (draws x fars) of resamples given as counts over sorted scores, by the rule of tar_at_far:
-    accept exactly the scores above the (allowed + 1)-th highest resampled negative."""
-    p, n = len(pos_asc), len(neg_desc)
-    cum_n = np.cumsum(neg_counts, axis=1)
-    cum_p = np.cumsum(pos_counts, axis=1)
-    rows = np.arange(len(neg_counts))
-    out = np.empty((len(neg_counts), len(fars)))
-    for c, far in enumerate(fars):
-        k = _allowed(n, far) + 1
-        if k > n:
-            out[:, c] = 1.0
-            continue
-        v = neg_desc[np.argmax(cum_n >= k, axis=1)]
-        i = np.searchsorted(pos_asc, v, side="right")  # positives <= v are rejected
-        below = np.where(i > 0, cum_p[rows, np.maximum(i - 1, 0)], 0)
-        out[:, c] = (p - below) / p
-    return out
-
-
-def bootstrap_tar_at_far(
-    scores: ArrayLike, labels: ArrayLike, fars: Sequence[float], draws: int = 1000, seed: int = 0,
-    level: float = 0.95,
-) -> list[tuple[float, float] | None]:
-    """Percentile intervals of TAR@FAR, one per target, from a stratified bootstrap of pairs.
-
-    Positives and negatives are resampled apart (with replacement, counts kept) and the threshold is
-    chosen anew on each resample's negatives. Vectorised: each resample is a row of counts over the
-    sorted scores. None for targets with fewer than 1/far negatives, and for all when draws == 0.
-    """
-    s, lab = _check(scores, labels)
-    p, n = _need_both(lab)
-    for far in fars:
-        _far_check(far)
-    ok = [f for f in fars if _enough(n, f)]
-    if draws <= 0 or not ok:
-        return [None] * len(fars)
-    pos_asc, neg_desc = np.sort(s[lab]), np.sort(s[~lab])[::-1]
-    rng = np.random.default_rng(seed)
-    chunk = max(1, 4_000_000 // max(p, n))
-    parts = []
-    for start in range(0, draws, chunk):
-        m = min(chunk, draws - start)
-        parts.append(_resampled_tars(pos_asc, _resample_counts(rng, p, m), neg_desc, _resample_counts(rng, n, m), ok))
-    tars = np.vstack(parts)
-    cis = {f: _interval(tars[:, c], level) for c, f in enumerate(ok)}
-    return [cis.get(f) for f in fars]
-
-
-# ---------------------------------------------------------------- histogram curves (all-pairs protocols)
-
-@dataclass(frozen=True, eq=False)
-class ScoreHistogram:
-    """Positive and negative score counts in fixed bins [edges[j], edges[j+1]); out-of-range scores are clipped
-    into the end bins. Curves from it use the bin edges as thresholds, so nothing is ever sorted."""
-
-    edges: np.ndarray  # bins + 1, ascending
-    pos: np.ndarray  # int64 per bin
-    neg: np.ndarray  # int64 per bin
-
-    @property
-    def bins(self) -> int:
-        return len(self.pos)
-
-    @property
-    def positives(self) -> int:
-        return int(self.pos.sum())
-
-    @property
-    def negatives(self) -> int:
-        return int(self.neg.sum())
-
-
-def bin_index(scores: ArrayLike, lo: float, hi: float, bins: int) -> np.ndarray:
-    """Bin of each score in `bins` equal bins over [lo, hi] (clipped), as int64."""
-    x = (np.asarray(scores, dtype=np.float64) - lo) * (bins / (hi - lo))
-    np.clip(x, 0, bins - 1, out=x)
-    return x.astype(np.int64)
-
-
-def histogram(scores: ArrayLike, labels: ArrayLike, lo: float, hi: float, bins: int = 20000) -> ScoreHistogram:
-    """Histogram of scored pairs (for arrays that fit in memory; all-pairs scoring accumulates its own)."""
-    s, lab = _check(scores, labels, allow_empty=True)
-    if not hi > lo or bins < 1:
-        raise ValueError("need hi > lo and bins >= 1")
-    idx = bin_index(s, lo, hi, bins)
-    return ScoreHistogram(_frozen(np.linspace(lo, hi, bins + 1)),
-                          _frozen(np.bincount(idx[lab], minlength=bins).astype(np.int64)),
-                          _frozen(np.bincount(idx[~lab], minlength=bins).astype(np.int64)))
-
-
-def _hist_counts(h: ScoreHistogram) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if h.positives == 0 or h.negatives == 0:
-        raise ValueError(f"need both positive and negative pairs (got {h.positives} positive, {h.negatives} negative)")
-    tps = np.r_[0, np.cumsum(h.pos[::-1])]
-    fps = np.r_[0, np.cumsum(h.neg[::-1])]
-    return tps, fps, np.r_[np.inf, h.edges[:-1][::-1]]
-
-
-def histogram_roc(h: ScoreHistogram) -> Roc:
-    """ROC with one point per bin edge (threshold = lower edge of the lowest accepted bin)."""
-    tps, fps, thr = _hist_counts(h)
-    return Roc(far=_frozen(fps / fps[-1]), tar=_frozen(tps / tps[-1]), thresholds=_frozen(thr))
-
-
-def histogram_auc(h: ScoreHistogram) -> float:
-    """AUC by trapezoids over the bin-edge ROC (pairs sharing a bin count as ties)."""
-    tps, fps, _ = _hist_counts(h)
-    return _auc_counts(tps, fps)
-
-
-def histogram_eer(h: ScoreHistogram) -> tuple[float, float]:
-    return _eer_counts(*_hist_counts(h))
-
-
-def histogram_tar_at_far(h: ScoreHistogram, far: float) -> TarAtFar:
-    _far_check(far)
-    tps, fps, thr = _hist_counts(h)
-    return _tar_counts(tps, fps, thr, far, np.nextafter(h.edges[-1], np.inf))
-
-
-def histogram_best_threshold(h: ScoreHistogram, missing_pos: int = 0, missing_neg: int = 0) -> tuple[float, float]:
-    """(bin edge, accuracy) maximising accuracy; the median edge of the best plateau, as best_threshold."""
-    neg_below = np.r_[0, np.cumsum(h.neg)]
-    pos_from = h.positives - np.r_[0, np.cumsum(h.pos)]
-    correct = neg_below + pos_from
-    best = np.flatnonzero(correct == correct.max())
-    j = int(best[(len(best) - 1) // 2])
-    thr = h.edges[j] if j < h.bins else np.nextafter(h.edges[-1], np.inf)
-    return float(thr), float(correct[j] / (h.positives + h.negatives + missing_pos + missing_neg))
-
-
-def histogram_accuracy_at(h: ScoreHistogram, threshold: float, missing: int = 0) -> float:
-    """Accuracy with the threshold rounded up to the next bin edge; missing pairs count as wrong."""
-    j = int(np.searchsorted(h.edges[:-1], threshold, side="left"))
-    correct = int(h.neg[:j].sum()) + int(h.pos[j:].sum())
-    return correct / (h.positives + h.negatives + missing)
-
-
-def bootstrap_histogram_tar_at_far(
-    h: ScoreHistogram, fars: Sequence[float], draws: int = 1000, seed: int = 0, level: float = 0.95
-) -> list[tuple[float, float] | None]:
-    """bootstrap_tar_at_far for histograms: a resample of the pairs is a multinomial draw over the bins."""
-    for far in fars:
-        _far_check(far)
-    p, n = h.positives, h.negatives
-    ok = [f for f in fars if _enough(n, f)]
-    if draws <= 0 or not ok or p == 0:
-        return [None] * len(fars)
-    used = np.flatnonzero((h.pos + h.neg) > 0)[::-1]  # descending score; empty bins change nothing
-    pp, pn = h.pos[used] / p, h.neg[used] / n
-    rng = np.random.default_rng(seed)
-    chunk = max(1, 4_000_000 // len(used))
-    tars = np.empty((draws, len(ok)))
-    for start in range(0, draws, chunk):
-        m = min(chunk, draws - start)
-        cum_p = np.cumsum(rng.multinomial(p, pp / pp.sum(), size=m), axis=1)
-        cum_n = np.cumsum(rng.multinomial(n, pn / pn.sum(), size=m), axis=1)
-        for c, far in enumerate(ok):
-            top = (cum_n <= _allowed(n, far)).sum(axis=1)  # bins accepted from the top
-            tars[start:start + m, c] = np.where(top > 0, cum_p[np.arange(m), np.maximum(top - 1, 0)], 0) / p
-    cis = {f: _interval(tars[:, c], level) for c, f in enumerate(ok)}
-    return [cis.get(f) for f in fars]
-
-
 # ---------------------------------------------------------------- reports
 
 @dataclass(frozen=True)
@@ -618,6 +456,8 @@ def verification_report(
     `scores` are similarities (negative distances for distance metrics); thresholds come out in the
     metric's units. Bootstrap CIs (seeded) cover the accuracy at the fold thresholds and each TAR@FAR.
     """
+    from .bootstrap import bootstrap_proportion_ci, bootstrap_tar_at_far  # bootstrap builds on this module
+
     check_metric(metric)
     raw = np.asarray(scores, dtype=float)
     lab = np.asarray(labels)
@@ -652,51 +492,5 @@ def verification_report(
         accuracy_ci=bootstrap_proportion_ci(int(folded.correct.sum()), len(raw), bootstrap, seed),
         cross_validated=True,
         note=f"{k}-fold: each fold's threshold chosen on the other folds; {metric_rule(metric)}; {_ci_note(bootstrap)}",
-        bootstrap=max(bootstrap, 0),
-    )
-
-
-def histogram_report(
-    h: ScoreHistogram,
-    missing_pos: int = 0,
-    missing_neg: int = 0,
-    fars: Sequence[float] = ALL_PAIRS_FARS,
-    metric: str = "cosine",
-    bootstrap: int = 1000,
-    seed: int = 0,
-    pos_moments: tuple[float, float] | None = None,
-) -> VerificationReport:
-    """Report of an all-pairs protocol from its score histogram: no folds, so the best-accuracy threshold is
-    chosen on the same pairs it is tested on (said in `note`). `pos_moments` = exact (mean, population std) of
-    the positive scores for the study rule; bin centres are used without it."""
-    check_metric(metric)
-    p, n = h.positives, h.negatives
-    if p == 0 or n == 0:
-        raise ValueError(f"need both positive and negative pairs (got {p} positive, {n} negative)")
-    n_miss = missing_pos + missing_neg
-    thr, acc = histogram_best_threshold(h, missing_pos, missing_neg)
-    e, e_thr = histogram_eer(h)
-    if pos_moments is None:
-        centres = (h.edges[:-1] + h.edges[1:]) / 2
-        mean = float(np.dot(h.pos, centres) / p)
-        pos_moments = (mean, float(np.sqrt(max(np.dot(h.pos, (centres - mean) ** 2) / p, 0.0))))
-    study_thr = pos_moments[0] - pos_moments[1]
-    total = p + n + n_miss
-    tars = [histogram_tar_at_far(h, f) for f in fars]
-    cis = bootstrap_histogram_tar_at_far(h, fars, bootstrap, seed)
-    width = (h.edges[-1] - h.edges[0]) / h.bins
-    return VerificationReport(
-        pairs=total, positives=p + missing_pos, negatives=n + missing_neg, missing=n_miss,
-        accuracy=acc, accuracy_std=None, fold_accuracies=[],
-        threshold=in_metric_units(thr, metric),
-        auc=histogram_auc(h), eer=e, eer_threshold=in_metric_units(e_thr, metric),
-        tar_at_far=_with_units(tars, cis, metric),
-        study_threshold=in_metric_units(study_thr, metric),
-        study_accuracy=histogram_accuracy_at(h, study_thr, n_miss),
-        metric=metric,
-        accuracy_ci=bootstrap_proportion_ci(int(round(acc * total)), total, bootstrap, seed),
-        cross_validated=False,
-        note=(f"all pairs; threshold not cross-validated (best accuracy on the same pairs); curves from "
-              f"{h.bins} score bins of width {width:.2g}; {metric_rule(metric)}; {_ci_note(bootstrap)}"),
         bootstrap=max(bootstrap, 0),
     )

@@ -57,3 +57,15 @@ def run_cli(*args: str, expect: int = 0):
     if "--json" in args and expect == 0:
         return json.loads(result.stdout)
     return result
+
+
+def ingest_store(root: Path, data: Path = DATA) -> Path:
+    """`data` ingested with the default model into `root/store`, for module-scoped fixtures (the autouse fixture
+    above does not cover them): workers, weights and DeepFace home point under `root` while it runs."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FACEVAULT_WORKERS", "1")
+        mp.setenv("FACEVAULT_WEIGHTS", str(root / "weights"))
+        mp.setenv("DEEPFACE_HOME", str(root / "deepface_home"))
+        mp.delenv("FACEVAULT_DB", raising=False)
+        run_cli("ingest", str(data), "--store", str(root / "store"), "--json")
+    return root / "store"

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import DATA, run_cli
+from conftest import ingest_store, run_cli
 from facevault import config
 from facevault.catalog import Catalog, StoredVectors
 from facevault.errors import ProtocolError
@@ -95,16 +95,10 @@ def test_bad_arguments():
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
-    root = tmp_path_factory.mktemp("identify")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FACEVAULT_WORKERS", "1")
-        mp.setenv("FACEVAULT_WEIGHTS", str(root / "weights"))
-        mp.setenv("DEEPFACE_HOME", str(root / "deepface_home"))
-        mp.delenv("FACEVAULT_DB", raising=False)
-        run_cli("ingest", str(DATA), "--store", str(root / "store"), "--json")
-    with Catalog(config.resolve(str(root / "store"), None)) as cat:
+    store = ingest_store(tmp_path_factory.mktemp("identify"))
+    with Catalog(config.resolve(str(store), None)) as cat:
         space = cat.space("dlib")
-        return root / "store", cat.vectors(space.id, space.dim)
+        return store, cat.vectors(space.id, space.dim)
 
 
 def test_fixture_faces_closed_set(stored):

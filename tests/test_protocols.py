@@ -9,7 +9,7 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from conftest import DATA, run_cli
+from conftest import ingest_store, run_cli
 from facevault import config, metrics, protocols
 from facevault.catalog import Catalog
 from facevault.errors import ProtocolError
@@ -19,14 +19,7 @@ from facevault.evaluate import all_pairs_histogram, evaluate, evaluate_all
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """The fixture faces ingested once with the real dlib model (48 images, 8 identities)."""
-    root = tmp_path_factory.mktemp("protocols")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FACEVAULT_WORKERS", "1")
-        mp.setenv("FACEVAULT_WEIGHTS", str(root / "weights"))
-        mp.setenv("DEEPFACE_HOME", str(root / "deepface_home"))
-        mp.delenv("FACEVAULT_DB", raising=False)
-        run_cli("ingest", str(DATA), "--store", str(root / "store"), "--json")
-    return root / "store"
+    return ingest_store(tmp_path_factory.mktemp("protocols"))
 
 
 @pytest.fixture

@@ -178,9 +178,17 @@ class Catalog:
         with self.session() as s:
             s.execute(update(Space).where(Space.id == space_id).values(threshold=threshold, threshold_source=source))
 
-    def set_speed(self, space_id: int, images_per_second: float) -> None:
+    def add_speed(self, space_id: int, images: int, seconds: float) -> None:
+        """Fold one run's throughput into the space's: images/s over every image it has processed, so a
+        small top-up run does not overwrite the rate of a full one."""
         with self.session() as s:
-            s.execute(update(Space).where(Space.id == space_id).values(images_per_second=images_per_second))
+            space = s.get(Space, space_id)
+            opts = dict(space.options or {})
+            done = opts.get("speed", {"images": 0, "seconds": 0.0})
+            done = {"images": done["images"] + images, "seconds": done["seconds"] + seconds}
+            opts["speed"] = done
+            space.options = opts
+            space.images_per_second = done["images"] / done["seconds"] if done["seconds"] > 0 else None
 
     # ---------------------------------------------------------------- images
     def sync_images(self, records: list[tuple[str, str | None, str, int]]) -> dict[str, int]:
