@@ -12,6 +12,8 @@ from .catalog import Catalog, StoredVectors
 from .errors import FacevaultError, UnknownName
 from .pipeline import Pipeline
 
+MIN_DEPTH = 50  # faces asked of the index at first; more when they hold fewer than k identities
+
 
 @dataclass
 class Verdict:
@@ -39,6 +41,17 @@ def _group(stored: StoredVectors, scores: np.ndarray, positions: np.ndarray, k: 
     return sorted(best.values(), key=lambda m: -m["score"])[:k]
 
 
+def _nearest_identities(idx, stored: StoredVectors, vec: np.ndarray, k: int, depth: int, verdict: Verdict) -> list[dict]:
+    """The k best identities: the index is asked for more faces until k identities appear (an identity with
+    hundreds of images can fill the first hundreds of neighbours) or every face was seen."""
+    while True:
+        scores, pos = idx.search(vec[None, :], depth)
+        matches = _group(stored, scores[0], pos[0], k, verdict)
+        if len(matches) >= k or depth >= len(stored):
+            return matches
+        depth = min(len(stored), depth * 4)
+
+
 def search_images(catalog: Catalog, space, pipeline: Pipeline, queries: list[Path], k: int) -> list[dict]:
     """Every face of every query image, matched to the k best identities."""
     stored = catalog.vectors(space.id, space.dim)
@@ -47,7 +60,7 @@ def search_images(catalog: Catalog, space, pipeline: Pipeline, queries: list[Pat
     idx = index.load_or_build(catalog, space, stored)
     verdict = Verdict(space.threshold, space.threshold_source)
     out: list[dict] = []
-    depth = min(len(stored), max(10 * k, 50))
+    depth = min(len(stored), max(k, MIN_DEPTH))
     for q in queries:
         try:
             decoded = imageio.load(q)
@@ -58,11 +71,10 @@ def search_images(catalog: Catalog, space, pipeline: Pipeline, queries: list[Pat
         except OSError as exc:
             out.append({"query": str(q), "face": None, "error": f"unreadable: {exc.strerror or exc}", "matches": []})
             continue
-        scores, pos = idx.search(vecs, depth)
-        for fi, (d, s, p) in enumerate(zip(dets, scores, pos)):
+        for fi, (d, v) in enumerate(zip(dets, vecs)):
             out.append({"query": str(q), "face": {"index": fi, "box": [round(d.x), round(d.y), round(d.w), round(d.h)],
                                                   "score": round(d.score, 4)},
-                        "matches": _group(stored, s, p, k, verdict)})
+                        "matches": _nearest_identities(idx, stored, v, k, depth, verdict)})
     return out
 
 

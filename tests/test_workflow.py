@@ -118,3 +118,13 @@ def test_flip_variant_is_its_own_space(dataset_copy):
     assert [s["model"] for s in spaces] == ["dlib", "dlib+flip"]
     ev = run_cli("evaluate", "--model", "dlib+flip", "--sample", "100", "--json")
     assert ev["auc"] > 0.98
+
+
+def test_search_returns_k_identities_even_when_one_fills_the_first_neighbours(dataset_copy, monkeypatch):
+    from facevault import search
+
+    run_cli("ingest", str(dataset_copy), "--json")
+    monkeypatch.setattr(search, "MIN_DEPTH", 1)  # the first answer holds the query's own identity only
+    hits = run_cli("search", str(dataset_copy / "Tony_Blair" / "Tony_Blair_0001.jpg"), "-k", "4", "--json")
+    names = [m["identity"] for m in hits[0]["matches"]]
+    assert len(names) == 4 == len(set(names)) and names[0] == "Tony_Blair"
