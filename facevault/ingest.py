@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 import os
 import signal
 import time
@@ -20,10 +22,17 @@ from typing import Callable
 
 from . import dataset, registry
 from .catalog import Catalog, SpaceKey
+from .errors import FacevaultError, WeightsError
 from .faces import Detection
 from .pipeline import ImageResult, Pipeline, SpaceSpec
 
 log = logging.getLogger(__name__)
+
+class WorkerFailed(FacevaultError):
+    """A worker could not load its models (missing weights, checksum mismatch, ...): the run stops once."""
+
+    kind = "worker"
+
 
 ProgressFn = Callable[[int, int, ImageResult | None], None]
 _BATCH = 256
@@ -63,10 +72,11 @@ class IngestSummary:
 
 # ---------------------------------------------------------------- worker side
 _PIPELINE: Pipeline | None = None
+_INIT_ERROR: str | None = None  # why a worker could not build its pipeline (reported by its first task)
 
 
 def _init_worker(spec: SpaceSpec, weights_dir: str | None, batch_size: int | None = None) -> None:
-    global _PIPELINE
+    global _PIPELINE, _INIT_ERROR
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and saves what is done
     try:
         import cv2
@@ -74,12 +84,15 @@ def _init_worker(spec: SpaceSpec, weights_dir: str | None, batch_size: int | Non
         cv2.setNumThreads(1)
     except ImportError:
         pass
-    _PIPELINE = Pipeline(spec, weights_dir, batch_size)
+    try:
+        _PIPELINE = Pipeline(spec, weights_dir, batch_size)
+    except Exception as exc:  # a failing initializer would make the pool respawn workers forever
+        _INIT_ERROR = str(exc) if isinstance(exc, FacevaultError) else f"{type(exc).__name__}: {exc}"
 
 
 def _work(items: list[tuple[str, str, list[Detection] | None]]) -> list[ImageResult]:
     if _PIPELINE is None:
-        raise RuntimeError("worker used before _init_worker")
+        raise WorkerFailed(_INIT_ERROR or "worker used before _init_worker")
     return _PIPELINE.process_files([(Path(p), sha, known) for p, sha, known in items])
 
 
@@ -191,30 +204,37 @@ def _ingest_locked(catalog, root, spec, files, workers, weights_dir, progress, s
                     for res in _work(task):
                         take(res)
         else:
-            ctx = mp.get_context("spawn")
             env_threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
             for k in env_threads:
                 os.environ[k] = "1"
             try:
-                pool = ctx.Pool(workers, initializer=_init_worker, initargs=(spec, weights_dir, batch_size))
+                pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                           initargs=(spec, weights_dir, batch_size))
             finally:
                 for k, v in env_threads.items():
                     if v is None:
                         os.environ.pop(k, None)
                     else:
                         os.environ[k] = v
-            for batch in pool.imap_unordered(_work, tasks, chunksize=1):
-                for res in batch:
-                    take(res)
-            pool.close()
-            pool.join()
+            futures = {pool.submit(_work, task): task for task in tasks}
+            try:
+                for fut in as_completed(futures):
+                    for res in fut.result():
+                        take(res)
+                    del futures[fut]
+            except BrokenProcessPool:
+                lost = sorted({by_sha[sha][0] for task in futures.values() for _, sha, _ in task})
+                raise WorkerFailed(
+                    f"a worker process died (out of memory, or a crash in native code) while processing one of "
+                    f"{len(lost)} images, e.g. {', '.join(lost[:3])}; the {summary.processed} images done are saved"
+                ) from None
+            pool.shutdown()
             pool = None
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
         if pool is not None:
-            pool.terminate()
-            pool.join()
+            pool.shutdown(wait=True, cancel_futures=True)  # running tasks are a few images each
         flush()
     elapsed = time.perf_counter() - t_proc
     summary.seconds = time.perf_counter() - t0
@@ -237,7 +257,12 @@ def _weights_sha(entry, weights_dir: str | None) -> str | None:
 
     if not entry.weights:
         return None
-    return weights.sha256_file(weights.find(entry.weights[0], weights_dir))
+    try:
+        return weights.sha256_file(weights.find(entry.weights[0], weights_dir))
+    except WeightsError:
+        if entry.source == "deepface":
+            return None  # deepface fetches its own weights when the model is first built, in the workers
+        raise
 
 
 def _count_problem(summary: IngestSummary, path: str, kind: str, message: str, count: bool = True) -> None:

@@ -161,3 +161,48 @@ def test_interrupt_through_the_cli_exits_nonzero_with_resume_hint(dataset_copy, 
     monkeypatch.setattr(ingest, "_TASK_IMAGES", 4)
     r = run_cli("ingest", str(dataset_copy), expect=1)
     assert "interrupted: 4 images saved" in r.output and "resume" in r.output
+
+
+def test_a_worker_that_cannot_load_its_model_stops_the_run_once(dataset_copy, tmp_path, monkeypatch):
+    """A model the spawned workers cannot load (here: a checksum mismatch) is one clear error, not workers
+    respawned forever by the pool."""
+    from facevault import registry
+    from facevault.onnx_recognizers import SPECS
+    from facevault.zoo import user
+
+    weights_dir = tmp_path / "w"
+    weights_dir.mkdir()
+    (weights_dir / "broken.onnx").write_bytes(b"not really a model")
+    spec = {**SPECS["arcface-mbf"].to_dict(), "file": "broken.onnx", "sha256": "0" * 64}
+    monkeypatch.setenv("FACEVAULT_WEIGHTS", str(weights_dir))
+    user.save("broken-model", {"spec": spec, "dim": spec["dim"], "like": "arcface-mbf"}, weights_dir)
+    registry.refresh()
+    r = run_cli("ingest", str(dataset_copy), "--model", "broken-model", "--workers", "2", expect=1)
+    assert "broken.onnx fails its checksum" in r.output and "Traceback" not in r.output
+
+
+def test_a_worker_that_dies_stops_the_run_with_what_was_saved(dataset_copy, monkeypatch):
+    """A worker killed mid-run (out of memory, a native crash) ends the run with a clear error, not a hang;
+    what was done is saved and the next run resumes."""
+    import multiprocessing
+    import os
+    import signal
+
+    from facevault import config, ingest
+    from facevault.catalog import Catalog
+    from facevault.pipeline import SpaceSpec
+
+    monkeypatch.setattr(ingest, "_TASK_IMAGES", 4)
+
+    def progress(done, total, res):
+        if done == 8 and res is not None:
+            for child in multiprocessing.active_children():
+                os.kill(child.pid, signal.SIGKILL)
+
+    with Catalog(config.resolve(), create=True) as cat:
+        with pytest.raises(ingest.WorkerFailed, match="worker process died"):
+            ingest.ingest(cat, dataset_copy, SpaceSpec("dlib", "dlib-hog"), workers=2, progress=progress)
+        saved = cat.stats()["spaces"][1]["vectors"]
+    assert saved >= 8
+    again = run_cli("ingest", str(dataset_copy), "--json")
+    assert again["skipped"] == saved and again["skipped"] + again["processed"] == 48
