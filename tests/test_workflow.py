@@ -118,6 +118,14 @@ def test_flip_variant_is_its_own_space(dataset_copy):
     assert [s["model"] for s in spaces] == ["dlib", "dlib+flip"]
     ev = run_cli("evaluate", "--model", "dlib+flip", "--sample", "100", "--json")
     assert ev["auc"] > 0.98
+    # reads without --model take the default model's space when the store holds several
+    assert run_cli("similarity", "--json")["space"] == "dlib / dlib-hog / dlib-chip"
+    assert run_cli("similarity", "--model", "dlib+flip", "--json")["space"].startswith("dlib+flip /")
+
+
+def test_reads_without_model_use_the_stores_only_space(dataset_copy):
+    run_cli("ingest", str(dataset_copy), "--model", "dlib+flip", "--json")
+    assert run_cli("similarity", "--json")["space"].startswith("dlib+flip /")
 
 
 def test_search_returns_k_identities_even_when_one_fills_the_first_neighbours(dataset_copy, monkeypatch):

@@ -135,22 +135,29 @@ class Catalog:
             s.merge(Meta(key=key, value=value))
 
     # ---------------------------------------------------------------- spaces
-    def space(self, model: str, detector: str | None = None, aligner: str | None = None) -> Space:
-        with self.session() as s:
-            q = select(Space).where(Space.model == model)
-            if detector:
-                q = q.where(Space.detector == detector)
-            if aligner:
-                q = q.where(Space.aligner == aligner)
-            rows = list(s.scalars(q))
+    def space(self, model: str | None = None, detector: str | None = None, aligner: str | None = None) -> Space:
+        """The one space matching what was asked. Without a model: the store's only space, else the default
+        model's. Where several spaces match, the one with the model's own default aligner is taken."""
+        from ..config import DEFAULT_MODEL
+
+        every = self.spaces()
+        rows = [r for r in every if (model is None or r.model == model) and (detector is None or r.detector == detector)
+                and (aligner is None or r.aligner == aligner)]
+        if model is None and len(rows) > 1:
+            rows = [r for r in rows if r.model == DEFAULT_MODEL] or rows
+        if len(rows) > 1 and aligner is None:
+            rows = [r for r in rows if r.aligner == _default_aligner(r.model)] or rows
         if not rows:
-            have = [f"{r.model}/{r.detector}" for r in self.spaces()]
+            have = [f"{r.model}/{r.detector}/{r.aligner}" for r in every]
+            what = f"model {model!r}" if model else "any model"
             raise NoSpace(
-                f"the store has no vectors for model {model!r}" + (f" with detector {detector!r}" if detector else "")
+                f"the store has no vectors for {what}" + (f" with detector {detector!r}" if detector else "")
+                + (f" and aligner {aligner!r}" if aligner else "")
                 + (f" (it has: {', '.join(have)})" if have else " (run `facevault ingest DATASET` first)")
             )
         if len(rows) > 1:
-            raise NoSpace(f"several spaces match model {model!r}; pass --detector to choose one")
+            names = ", ".join(f"{r.model}/{r.detector}/{r.aligner}" for r in rows)
+            raise NoSpace(f"several spaces match ({names}); pass --model and --detector to choose one")
         return rows[0]
 
     def spaces(self) -> list[Space]:
@@ -351,3 +358,13 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _default_aligner(model: str) -> str | None:
+    from .. import registry
+    from ..errors import UnknownName
+
+    try:
+        return registry.model(model).aligner
+    except UnknownName:  # a space of a model no longer registered (e.g. a removed user model)
+        return None

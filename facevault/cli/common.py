@@ -29,8 +29,9 @@ def store_options(f: Callable) -> Callable:
 
 
 def space_options(f: Callable) -> Callable:
-    @click.option("--model", "-m", "model", default=config.DEFAULT_MODEL, envvar="FACEVAULT_MODEL", show_default=True,
-                  help="Recognizer (see `facevault models`).")
+    @click.option("--model", "-m", "model", default=None, envvar="FACEVAULT_MODEL",
+                  help=f"Recognizer (see `facevault models`; default {config.DEFAULT_MODEL} for ingest; for reads, "
+                       "the store's only space, else its dlib space).")
     @click.option("--detector", "-d", "detector", default=None, envvar="FACEVAULT_DETECTOR",
                   help=f"Face detector (default {config.DEFAULT_DETECTOR} for ingest; for reads, the one the store holds).")
     @wraps(f)

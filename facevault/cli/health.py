@@ -43,7 +43,7 @@ def _cell(v) -> str:
               help="Identities with fewer usable faces are listed.")
 @click.option("--limit", type=int, default=20, show_default=True, help="Rows shown per section (JSON: 100).")
 @store_options
-def health_cmd(model: str, detector: str | None, duplicate_threshold: float, min_faces: int, limit: int,
+def health_cmd(model: str | None, detector: str | None, duplicate_threshold: float, min_faces: int, limit: int,
                store: str | None, db: str | None, as_json: bool) -> None:
     """Dataset health in one space: faces that look like another identity (likely mislabels), the same face
     filed under two identities, identities too thin to evaluate, and images with no face, several faces

@@ -48,6 +48,7 @@ def ingest_cmd(dataset: Path, model: str, detector: str | None, aligner: str | N
     Idempotent by content: a second run embeds only new or changed images, renamed files keep their
     vectors, and an interrupted run resumes where it stopped. Bad images are counted and skipped.
     """
+    model = model or config.DEFAULT_MODEL
     model_entry(model)
     detector = detector or config.DEFAULT_DETECTOR
     detector_entry(detector)

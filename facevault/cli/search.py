@@ -21,7 +21,7 @@ from .common import emit_json, open_catalog, space_options, stdout, store_option
 @click.option("--weights", "weights_dir", type=click.Path(file_okay=False), envvar="FACEVAULT_WEIGHTS",
               help="Extra folder to look for weights files in.")
 @store_options
-def search_cmd(images: tuple[Path, ...], model: str, detector: str | None, identity: str | None, k: int,
+def search_cmd(images: tuple[Path, ...], model: str | None, detector: str | None, identity: str | None, k: int,
                weights_dir: str | None, store: str | None, db: str | None, as_json: bool) -> None:
     """Who is this? Every face in each IMAGE is embedded in the store's space and matched to the k nearest
     identities, with a same/different verdict from the threshold `evaluate` calibrated.

@@ -24,7 +24,7 @@ from .common import emit_json, open_catalog, space_options, stdout, store_option
               help="Row order: average-linkage clustering (lookalikes side by side) or by name.")
 @click.option("--pairs", "n_pairs", type=int, default=10, show_default=True, help="Most similar identity pairs to list.")
 @store_options
-def similarity_cmd(model: str, detector: str | None, out: Path | None, csv_path: Path | None, identities: str | None,
+def similarity_cmd(model: str | None, detector: str | None, out: Path | None, csv_path: Path | None, identities: str | None,
                    top: int, order: str, n_pairs: int, store: str | None, db: str | None, as_json: bool) -> None:
     """Mean cosine similarity between every two identities (diagonal: distinct same-identity pairs),
     as a PNG or SVG heatmap and CSV, listing the identity pairs that look most alike."""

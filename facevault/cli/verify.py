@@ -19,7 +19,7 @@ from .common import emit_json, open_catalog, space_options, stderr, stdout, stor
 @click.option("--weights", "weights_dir", type=click.Path(file_okay=False), envvar="FACEVAULT_WEIGHTS",
               help="Extra folder to look for weights files in.")
 @store_options
-def verify_cmd(image_a: Path, image_b: Path, model: str, detector: str | None, weights_dir: str | None,
+def verify_cmd(image_a: Path, image_b: Path, model: str | None, detector: str | None, weights_dir: str | None,
                store: str | None, db: str | None, as_json: bool) -> None:
     """Are IMAGE_A and IMAGE_B the same person? (like deepface's DeepFace.verify)
 
