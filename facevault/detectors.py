@@ -82,6 +82,7 @@ class DlibHog:
         self._hog = dlib.get_frontal_face_detector()
         self._fallback = fallback
         self._cnn: DlibCnn | None = DlibCnn(weights_dir) if fallback else None
+        self._shape = DlibShape5(weights_dir)
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Passes in order until one finds a face near the centre (where a dataset's subject usually is);
@@ -96,10 +97,10 @@ class DlibHog:
             rects, scores, _ = self._hog.run(small, upsample, 0.0)
             found = merge(found + [_from_rect(r, scale, s, f"hog-up{upsample}", w, h) for r, s in zip(rects, scores)])
             if has_central(found, w, h) or (found and not self._fallback):
-                return found
+                return self._shape.fill(rgb, found)
         if self._cnn is not None:
             found = merge(found + self._cnn.detect(rgb))
-        return found
+        return self._shape.fill(rgb, found)
 
 
 class DlibCnn:
@@ -112,13 +113,17 @@ class DlibCnn:
         import dlib
 
         self._net = dlib.cnn_face_detection_model_v1(str(weights.dlib_file("dlib-mmod", weights_dir)))
+        self._shape = DlibShape5(weights_dir)
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         h, w = rgb.shape[:2]
         small, scale = _downscale(rgb, self.MAX_SIDE)
         upsample = 1 if max(small.shape[:2]) <= self.MAX_SIDE // 2 + 64 else 0
         found = self._net(small, upsample)
-        return [_from_rect(d.rect, scale, d.confidence, "mmod", w, h) for d in found]
+        return self._shape.fill(rgb, [_from_rect(d.rect, scale, d.confidence, "mmod", w, h) for d in found])
+
+
+DLIB_SOURCES = ("hog-up1", "hog-up2", "mmod")  # detections whose landmarks are dlib's 5 points
 
 
 class DlibShape5:
@@ -141,3 +146,18 @@ class DlibShape5:
     def landmarks(self, rgb: np.ndarray, det: Detection) -> np.ndarray:
         s = self.shape(rgb, det)
         return np.array([[s.part(i).x, s.part(i).y] for i in range(s.num_parts)], dtype=np.float32)
+
+    def fill(self, rgb: np.ndarray, dets: list[Detection]) -> list[Detection]:
+        """Give dlib detections their 5 points (dlib's order: eye corners, nose base), stored with the face."""
+        for d in dets:
+            if d.landmarks is None:
+                d.landmarks = self.landmarks(rgb, d)
+        return dets
+
+    def from_points(self, det: Detection):
+        """dlib's shape object from stored 5 points, for `get_face_chip` without running the predictor again."""
+        rect = self._dlib.rectangle(
+            int(round(det.x)), int(round(det.y)), int(round(det.x + det.w)) - 1, int(round(det.y + det.h)) - 1
+        )
+        return self._dlib.full_object_detection(rect, [self._dlib.point(int(round(x)), int(round(y)))
+                                                       for x, y in det.landmarks])

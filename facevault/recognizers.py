@@ -46,9 +46,12 @@ class DlibResNet:
         return weights.sha256_file(self.weights_path)
 
     def align(self, rgb: np.ndarray, det: Detection) -> np.ndarray:
-        shape = self.landmarker.shape(rgb, det)
-        if det.landmarks is None:
-            det.landmarks = np.array([[shape.part(i).x, shape.part(i).y] for i in range(5)], dtype=np.float32)
+        from .detectors import DLIB_SOURCES
+
+        if det.source in DLIB_SOURCES and det.landmarks is not None and np.isfinite(det.landmarks).all():
+            shape = self.landmarker.from_points(det)  # the detector's own dlib 5 points
+        else:
+            shape = self.landmarker.shape(rgb, det)  # other detectors' boxes: dlib's predictor on the box
         return np.asarray(self._dlib.get_face_chip(rgb, shape, size=self.CHIP_SIZE, padding=self.CHIP_PADDING))
 
     def embed(self, chips: list[np.ndarray]) -> np.ndarray:
