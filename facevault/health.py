@@ -52,10 +52,7 @@ def likely_mislabels(stored: StoredVectors) -> list[dict]:
     A face's own centroid leaves the face out (otherwise it always pulls its centroid towards itself);
     faces of identities with a single face cannot be judged and are skipped.
     """
-    groups: dict[str, list[int]] = {}
-    for i, ident in enumerate(stored.identities):
-        if ident is not None:
-            groups.setdefault(ident, []).append(i)
+    groups = stored.groups()
     if len(groups) < 2:
         return []
     names = sorted(groups)

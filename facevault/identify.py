@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import metrics
-from .catalog import StoredVectors
+from .catalog import StoredVectors, identity_groups
 from .errors import ProtocolError
 
 FPIRS = (0.01, 0.1)
@@ -81,10 +81,7 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 
 def _split(identities: list[str | None], g: int, seed: int, unknown_fraction: float):
     """Seeded split: (eligible names, gallery rows identity-major, probe rows, probe identity, unknown mask)."""
-    groups: dict[str, list[int]] = {}
-    for i, ident in enumerate(identities):
-        if ident is not None:
-            groups.setdefault(ident, []).append(i)
+    groups = identity_groups(identities)
     eligible = sorted(name for name, rows in groups.items() if len(rows) >= g + 1)
     if len(eligible) < 2:
         raise ProtocolError(f"identification needs at least two identities with {g + 1} or more faces "

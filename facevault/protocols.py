@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .catalog import identity_groups
 from .errors import ProtocolError
 from .metrics import assign_folds
 
@@ -97,10 +98,7 @@ def read_pairs_file(path: Path, k: int = 10, seed: int = 0) -> Pairs:
 def sample_pairs(paths: list[str], identities: list[str | None], n: int, seed: int, k: int = 10) -> Pairs:
     """N same and N different pairs, drawn without repeats where the data allows, seeded."""
     rng = np.random.default_rng(seed)
-    groups: dict[str, list[int]] = {}
-    for i, ident in enumerate(identities):
-        if ident is not None:
-            groups.setdefault(ident, []).append(i)
+    groups = identity_groups(identities)
     multi = [g for g in groups.values() if len(g) >= 2]
     if not multi or len(groups) < 2:
         raise ProtocolError("sampling needs at least two identities and one identity with two or more faces")

@@ -79,10 +79,7 @@ def search_images(catalog: Catalog, space, pipeline: Pipeline, queries: list[Pat
 
 
 def centroids(stored: StoredVectors) -> tuple[list[str], np.ndarray, np.ndarray]:
-    groups: dict[str, list[int]] = {}
-    for i, ident in enumerate(stored.identities):
-        if ident is not None:
-            groups.setdefault(ident, []).append(i)
+    groups = stored.groups()
     names = sorted(groups)
     cents = np.stack([stored.matrix[groups[n]].mean(axis=0) for n in names]) if names else np.zeros((0, stored.matrix.shape[1]))
     cents /= np.maximum(np.linalg.norm(cents, axis=1, keepdims=True), 1e-12)

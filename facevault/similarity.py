@@ -52,10 +52,7 @@ def compute(stored: StoredVectors, identities: list[str] | None = None, top: int
     """Mean similarity of the chosen identities; `order` "name" (sorted, or as given in `identities`) or "cluster"."""
     if order not in ORDERS:
         raise UnknownName("order", order, ORDERS)
-    groups: dict[str, list[int]] = {}
-    for i, ident in enumerate(stored.identities):
-        if ident is not None:
-            groups.setdefault(ident, []).append(i)
+    groups = stored.groups()
     if not groups:
         raise ProtocolError("no labelled faces in this space (the dataset needs DATASET/<identity>/<image>)")
     note = ""

@@ -48,6 +48,18 @@ class StoredVectors:
     def by_path(self) -> dict[str, int]:
         return {p: i for i, p in enumerate(self.paths)}
 
+    def groups(self) -> dict[str, list[int]]:
+        return identity_groups(self.identities)
+
+
+def identity_groups(identities: list[str | None]) -> dict[str, list[int]]:
+    """Row indices per identity, in row order; unlabelled rows (None) are left out."""
+    groups: dict[str, list[int]] = {}
+    for i, ident in enumerate(identities):
+        if ident is not None:
+            groups.setdefault(ident, []).append(i)
+    return groups
+
 
 def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
     for i in range(0, len(items), size):
