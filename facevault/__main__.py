@@ -1,5 +1,5 @@
 """`python -m facevault` runs the command line."""
 
-from .cli import main
+from facevault.cli import main
 
 main()

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from facevault.catalog.models import Base
+from facevault.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -2,7 +2,7 @@
 """Time and memory of the `all` verification protocol (every pair of a store's vectors) on one space.
 
 For LFW (13,233 images, 5,749 identities) that is 87,549,528 pairs: 242,257 same and 87,307,271 different.
-They are scored in blocks of matrix products into fixed-bin score histograms (facevault.evaluate.evaluate_all),
+They are scored in blocks of matrix products into fixed-bin score histograms (facevault.services.evaluate.evaluate_all),
 so nothing is sorted and memory stays bounded. Targets: under 60 s and under 2 GB peak RSS on 2 cores.
 
     python scripts/eval_lfw_all.py /tmp/lfw/store [--model dlib] [--threads 2] [--json]
@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[var] = str(args.threads)
 
     t_start = time.perf_counter()
-    from facevault import config
-    from facevault.catalog import Catalog
-    from facevault.evaluate import evaluate_all
+    from facevault.core import settings as config
+    from facevault.store import Catalog
+    from facevault.services.evaluate import evaluate_all
 
     rss_imports = _rss_mb()
     with Catalog(config.resolve(args.store, None)) as catalog:

@@ -289,7 +289,7 @@ def _placement(arch: str, ckpt: str | None) -> list[str]:
     """Where facevault looks for the file, from its registry's adaface entries for this depth."""
     tag = "ir" + ("101" if arch in ("ir_100", "ir_101") else arch[3:])
     try:
-        from facevault import registry
+        from facevault.zoo import registry
         entries = [e for e in registry.models().values() if e.source == "onnx"
                    and any(w.startswith(f"adaface_{tag}_") for w in e.weights)]
     except Exception as exc:  # the script also runs outside a facevault checkout

@@ -53,10 +53,10 @@ def _script():
 @pytest.fixture(scope="module")
 def aligned() -> list[np.ndarray]:
     """Five real LFW faces, ArcFace-template aligned from dlib's 68 landmarks (as facevault aligns them)."""
-    from facevault.align import arcface_crop
-    from facevault.detectors import DlibHog
-    from facevault.imageio import load
-    from facevault.landmarks import Dlib68To5
+    from facevault.faces.align.arcface import arcface_crop
+    from facevault.faces.detect.dlib import DlibHog
+    from facevault.faces.imageio import load
+    from facevault.faces.landmarks import Dlib68To5
 
     detector, landmarker = DlibHog(fallback=False), Dlib68To5()
     chips = []
@@ -72,8 +72,8 @@ def aligned() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def adaface_spec():
-    from facevault import registry
-    from facevault.onnx_recognizers import OnnxSpec
+    from facevault.zoo import registry
+    from facevault.faces.embed.onnx import OnnxSpec
 
     return OnnxSpec.from_dict(registry.model("adaface-ir18").kwargs["spec"])
 
@@ -123,7 +123,7 @@ def test_checkpoint_loads_without_running_its_code(exported):
 
 
 def test_export_equals_torch_on_real_faces_at_any_batch(exported, aligned, adaface_spec):
-    from facevault.onnx_recognizers import preprocess
+    from facevault.faces.embed.onnx import preprocess
 
     _, model, out = exported
     batch = preprocess(aligned, adaface_spec)
@@ -145,7 +145,7 @@ def test_facevault_preprocessing_is_adafaces_to_input(aligned, adaface_spec):
     """AdaFace's inference.to_input (README): BGR, ((x / 255.) - 0.5) / 0.5, CHW, float32."""
     from PIL import Image
 
-    from facevault.onnx_recognizers import preprocess
+    from facevault.faces.embed.onnx import preprocess
 
     def to_input(pil_rgb_image: Image.Image) -> np.ndarray:
         np_img = np.array(pil_rgb_image)
@@ -161,11 +161,12 @@ def test_facevault_preprocessing_is_adafaces_to_input(aligned, adaface_spec):
 
 
 def test_ingest_with_exported_ir18(exported, tmp_path, monkeypatch):
-    from facevault import config, registry
-    from facevault.catalog import Catalog
-    from facevault.imageio import load
-    from facevault.onnx_recognizers import preprocess
-    from facevault.pipeline import Pipeline, SpaceSpec
+    from facevault.core import settings as config
+    from facevault.zoo import registry
+    from facevault.store import Catalog
+    from facevault.faces.imageio import load
+    from facevault.faces.embed.onnx import preprocess
+    from facevault.faces.pipeline import Pipeline, SpaceSpec
 
     _, model, out = exported
     weights = tmp_path / "weights"

@@ -13,9 +13,9 @@ def test_migrations_from_an_empty_database_match_the_models(tmp_path):
     from alembic.migration import MigrationContext
     from alembic.autogenerate import compare_metadata
 
-    from facevault import config
-    from facevault.catalog import Catalog
-    from facevault.catalog.models import Base
+    from facevault.core import settings as config
+    from facevault.store import Catalog
+    from facevault.store.models import Base
 
     settings = config.resolve(tmp_path / "s")
     with Catalog(settings, create=True) as cat:
@@ -42,9 +42,9 @@ def test_any_sqlalchemy_url(tmp_path, dataset_copy):
 
 
 def test_vectors_are_little_endian_float32_and_unit_norm(dataset_copy):
-    from facevault import config
-    from facevault.catalog import Catalog
-    from facevault.catalog.models import Vector
+    from facevault.core import settings as config
+    from facevault.store import Catalog
+    from facevault.store.models import Vector
     from sqlalchemy import select
 
     run_cli("ingest", str(dataset_copy), "--json")
@@ -60,8 +60,9 @@ def test_index_is_rebuilt_when_the_catalog_moves_on(dataset_copy, tmp_path):
     import json
     import shutil
 
-    from facevault import config, index
-    from facevault.catalog import Catalog
+    from facevault.core import settings as config
+    from facevault.store import index
+    from facevault.store import Catalog
 
     keep = tmp_path / "later"
     shutil.move(str(dataset_copy / "Laura_Bush"), keep)
@@ -83,9 +84,9 @@ def test_index_is_rebuilt_when_the_catalog_moves_on(dataset_copy, tmp_path):
 
 
 def test_similarity_matrix_equals_brute_force():
-    from facevault.catalog import StoredVectors
-    from facevault.recognizers import l2_normalise
-    from facevault.similarity import compute
+    from facevault.store import StoredVectors
+    from facevault.faces.embed.dlib import l2_normalise
+    from facevault.services.similarity import compute
 
     rng = np.random.default_rng(1)
     idents = ["a"] * 3 + ["b"] * 4 + ["c"] * 1
@@ -107,7 +108,7 @@ def test_similarity_matrix_equals_brute_force():
 
 
 def test_lfw_pairs_file_parses_into_its_ten_folds(shared):
-    from facevault.protocols import read_pairs_file
+    from facevault.services.protocols import read_pairs_file
 
     p = read_pairs_file(shared / "datasets" / "lfw" / "pairs.txt")
     assert len(p) == 6000 and p.labels.sum() == 3000
@@ -125,9 +126,9 @@ def test_upgrading_a_0001_store_keeps_its_data(tmp_path):
     from alembic.config import Config
     from sqlalchemy import text
 
-    from facevault import config
-    from facevault.catalog import Catalog
-    from facevault.catalog.store import _migrations_dir
+    from facevault.core import settings as config
+    from facevault.store import Catalog
+    from facevault.store.catalog import _migrations_dir
 
     settings = config.resolve(tmp_path / "old")
     settings.store.mkdir(parents=True)

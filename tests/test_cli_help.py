@@ -23,7 +23,7 @@ def test_every_command_has_help():
 
 
 def test_importing_facevault_loads_no_tensorflow_and_no_deepface():
-    code = ("import sys, facevault.cli, facevault.ingest, facevault.evaluate, facevault.search;"
+    code = ("import sys, facevault.cli, facevault.services.ingest.runner, facevault.services.evaluate, facevault.services.search;"
             "bad = [m for m in ('tensorflow', 'deepface', 'torch', 'dlib', 'faiss') if m in sys.modules];"
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facevault import imageio, registry
-from facevault.errors import FacevaultError, WeightsError
-from facevault.pipeline import Pipeline, SpaceSpec
+from facevault.faces import imageio
+from facevault.zoo import registry
+from facevault.core.errors import FacevaultError, WeightsError
+from facevault.faces.pipeline import Pipeline, SpaceSpec
 from facevault.zoo.deepface import DETECTORS, RECOGNIZER_FILES, RECOGNIZERS
 
 HERE = Path(__file__).resolve().parent
@@ -55,7 +56,7 @@ def _shared(path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def offline_deepface(monkeypatch):
     """deepface on its ONNX engine, with a fresh model cache and every download failing as offline."""
-    from facevault import deepface_zoo
+    from facevault.faces import deepface_backend as deepface_zoo
 
     if deepface_zoo.engine() != "onnx":
         pytest.skip(f"deepface already runs on {deepface_zoo.engine()} in this process")
@@ -187,7 +188,7 @@ def _run(code: str, **env: str) -> subprocess.CompletedProcess:
 def test_importing_the_zoo_does_not_import_deepface():
     out = _run(
         "import sys, os\n"
-        "import facevault.zoo.deepface, facevault.deepface_zoo, facevault.registry as r\n"
+        "import facevault.zoo.deepface, facevault.faces.deepface_backend, facevault.zoo.registry as r\n"
         "r.models(); r.detectors()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('deepface', 'retinaface', 'onnxruntime')))\n"
         "print(os.environ.get('DEEPFACE_BACKEND_ENGINE'))\n"
@@ -198,7 +199,7 @@ def test_importing_the_zoo_does_not_import_deepface():
 
 def test_engine_defaults_to_onnx_and_honours_the_users_choice():
     code = ("import logging; logging.basicConfig(level=logging.INFO)\n"
-            "from facevault import deepface_zoo as dz\n"
+            "from facevault.faces import deepface_backend as dz\n"
             "try:\n    print(dz.engine(), dz.engine())\n"
             "except Exception as e:\n    print(type(e).__name__, e)\n")
     out = _run(code)
@@ -319,7 +320,7 @@ def test_deepface_aligner_with_a_native_detector_uses_its_landmarker(df_weights)
 
 
 def test_arcface_aligner_feeds_the_template_crop(df_weights, shared):
-    from facevault.align import arcface_crop
+    from facevault.faces.align.arcface import arcface_crop
 
     _link(df_weights, _shared(SFACE), "face_recognition_sface_2021dec.onnx")
     _link(df_weights, _shared(YUNET))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from facevault import imageio
-from facevault.detectors import DlibHog, has_central, merge
-from facevault.faces import Detection, subject_index
+from facevault.faces import imageio
+from facevault.faces.detect.dlib import DlibHog, has_central, merge
+from facevault.core.types import Detection, subject_index
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facevault import registry
-from facevault.errors import WeightsError
-from facevault.faces import Detection, subject_index
-from facevault.imageio import load
+from facevault.zoo import registry
+from facevault.core.errors import WeightsError
+from facevault.core.types import Detection, subject_index
+from facevault.faces.imageio import load
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -53,7 +53,7 @@ class Runs:
     def detector(self, name: str):
         if name not in self._detectors:
             if name == "dlib-hog":
-                from facevault.detectors import DlibHog
+                from facevault.faces.detect.dlib import DlibHog
 
                 self._detectors[name] = DlibHog()
             else:
@@ -204,7 +204,7 @@ def test_lfw_fixture_faces(runs, name):
 
 
 def test_nms_keeps_the_best_of_overlapping_boxes():
-    from facevault.detectors_onnx import nms
+    from facevault.faces.detect.onnx import nms
 
     boxes = np.float32([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 9]])
     scores = np.float32([0.8, 0.9, 0.7, 0.95])
@@ -214,7 +214,7 @@ def test_nms_keeps_the_best_of_overlapping_boxes():
 
 
 def test_retinaface_priors_layout():
-    from facevault.detectors_onnx import RetinaFace
+    from facevault.faces.detect.onnx import RetinaFace
 
     priors = RetinaFace.priors(640)
     assert priors.shape == (16800, 4)
@@ -226,8 +226,8 @@ def test_retinaface_priors_layout():
 
 def test_yunet_fallback_finds_a_face_the_single_pass_misses(monkeypatch):
     """A face YuNet scores below 0.9 at its own size is still found by the cascade (2x size, then 0.5)."""
-    from facevault import imageio
-    from facevault.detectors_onnx import YuNet
+    from facevault.faces import imageio
+    from facevault.faces.detect.onnx import YuNet
 
     lfw = SHARED / "datasets" / "lfw" / "images"
     img = _need(lfw / "Alvaro_Uribe" / "Alvaro_Uribe_0014.jpg")  # a single pass at 0.9 finds nothing here

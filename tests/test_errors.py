@@ -100,8 +100,8 @@ def test_empty_dataset(tmp_path):
 
 
 def test_a_second_writer_is_refused(dataset_copy):
-    from facevault import config
-    from facevault.catalog import Catalog
+    from facevault.core import settings as config
+    from facevault.store import Catalog
 
     with Catalog(config.resolve(), create=True) as cat:
         cat.lock()
@@ -111,10 +111,11 @@ def test_a_second_writer_is_refused(dataset_copy):
 
 
 def test_interrupted_run_resumes_without_duplicates(dataset_copy, monkeypatch):
-    from facevault import config, ingest
-    from facevault.catalog import Catalog
-    from facevault.catalog.models import Face, Scan, Vector
-    from facevault.pipeline import SpaceSpec
+    from facevault.core import settings as config
+    from facevault.services.ingest import runner as ingest
+    from facevault.store import Catalog
+    from facevault.store.models import Face, Scan, Vector
+    from facevault.faces.pipeline import SpaceSpec
     from sqlalchemy import func, select
 
     real = ingest._work
@@ -146,7 +147,7 @@ def test_interrupted_run_resumes_without_duplicates(dataset_copy, monkeypatch):
 
 
 def test_interrupt_through_the_cli_exits_nonzero_with_resume_hint(dataset_copy, monkeypatch):
-    from facevault import ingest
+    from facevault.services.ingest import runner as ingest
 
     real = ingest._work
     calls = {"n": 0}
@@ -166,8 +167,8 @@ def test_interrupt_through_the_cli_exits_nonzero_with_resume_hint(dataset_copy, 
 def test_a_worker_that_cannot_load_its_model_stops_the_run_once(dataset_copy, tmp_path, monkeypatch):
     """A model the spawned workers cannot load (here: a checksum mismatch) is one clear error, not workers
     respawned forever by the pool."""
-    from facevault import registry
-    from facevault.onnx_recognizers import SPECS
+    from facevault.zoo import registry
+    from facevault.faces.embed.onnx import SPECS
     from facevault.zoo import user
 
     weights_dir = tmp_path / "w"
@@ -188,9 +189,10 @@ def test_a_worker_that_dies_stops_the_run_with_what_was_saved(dataset_copy, monk
     import os
     import signal
 
-    from facevault import config, ingest
-    from facevault.catalog import Catalog
-    from facevault.pipeline import SpaceSpec
+    from facevault.core import settings as config
+    from facevault.services.ingest import runner as ingest
+    from facevault.store import Catalog
+    from facevault.faces.pipeline import SpaceSpec
 
     monkeypatch.setattr(ingest, "_TASK_IMAGES", 4)
 

@@ -9,9 +9,9 @@ import pytest
 
 import facevault.cli.health  # noqa: F401  (registers the command until cli._register() lists it)
 from conftest import DATA, run_cli
-from facevault.catalog import StoredVectors
-from facevault.health import likely_mislabels
-from facevault.recognizers import l2_normalise
+from facevault.store import StoredVectors
+from facevault.services.health import likely_mislabels
+from facevault.faces.embed.dlib import l2_normalise
 
 MOVED = "Colin_Powell/Colin_Powell_9999.jpg"  # really Tony_Blair_0002
 COPIED = "Jennifer_Aniston/Jennifer_Aniston_9999.jpg"  # the very file Laura_Bush/Laura_Bush_0001.jpg

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import ingest_store, run_cli
-from facevault import config
-from facevault.catalog import Catalog, StoredVectors
-from facevault.errors import ProtocolError
-from facevault.identify import identify
+from facevault.core import settings as config
+from facevault.store import Catalog, StoredVectors
+from facevault.core.errors import ProtocolError
+from facevault.evaluation.identification import identify
 
 
 def _stored(vectors, identities, norms=None) -> StoredVectors:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facevault import imageio
-from facevault.errors import CorruptImage, EmptyFile, NotAnImage
+from facevault.faces import imageio
+from facevault.core.errors import CorruptImage, EmptyFile, NotAnImage
 
 
 def _bytes(img: Image.Image, fmt: str, **kw) -> bytes:

@@ -1,4 +1,4 @@
-"""Tests for facevault.metrics: hand-computed cases plus parity with scikit-learn."""
+"""Tests for facevault.evaluation.metrics: hand-computed cases plus parity with scikit-learn."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from facevault import metrics as m
+from facevault.evaluation import metrics as m
 
 T, F = True, False
 PERFECT_S = [0.9, 0.8, 0.3, 0.1]

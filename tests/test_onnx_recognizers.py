@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facevault import imageio, metrics
-from facevault.align import ARCFACE_TEMPLATE, apply, arcface_crop, arcface_matrix, template
-from facevault.errors import FacevaultError, WeightsError
-from facevault.faces import Detection, subject_index
-from facevault.onnx_recognizers import SPECS, OnnxRecognizer, OnnxSpec, preprocess
+from facevault.faces import imageio
+from facevault.evaluation import metrics
+from facevault.faces.align.arcface import ARCFACE_TEMPLATE, apply, arcface_crop, arcface_matrix, template
+from facevault.core.errors import FacevaultError, WeightsError
+from facevault.core.types import Detection, subject_index
+from facevault.faces.embed.onnx import SPECS, OnnxRecognizer, OnnxSpec, preprocess
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -57,8 +58,8 @@ def _subject(rgb: np.ndarray, detector) -> Detection:
 
 @pytest.fixture(scope="module")
 def hog_and_68():
-    from facevault.detectors import DlibHog
-    from facevault.landmarks import Dlib68To5
+    from facevault.faces.detect.dlib import DlibHog
+    from facevault.faces.landmarks import Dlib68To5
 
     return DlibHog(fallback=False), Dlib68To5()
 
@@ -219,7 +220,7 @@ def test_zoo_entries_are_data_only():
 
     for e in ENTRIES:
         spec = OnnxSpec.from_dict(e.kwargs["spec"])
-        assert (e.kind, e.source, e.target) == ("recognizer", "onnx", "facevault.onnx_recognizers:OnnxRecognizer")
+        assert (e.kind, e.source, e.target) == ("recognizer", "onnx", "facevault.faces.embed.onnx:OnnxRecognizer")
         assert (e.dim, e.weights, e.aligner, e.aligners) == (spec.dim, (spec.file,), "arcface", ("arcface", "deepface"))
 
 
@@ -300,7 +301,7 @@ def test_missing_file_says_where_to_put_it():
 
 def test_deepface_alignment_option_gives_a_different_chip_of_the_same_face(shared_weights, lfw_faces):
     """`--aligner deepface` on an ONNX model: deepface's eye-rotated crop, padded to the model's size."""
-    from facevault.onnx_recognizers import OnnxRecognizer
+    from facevault.faces.embed.onnx import OnnxRecognizer
 
     need_model("arcface-mbf")
     spec = SPECS["arcface-mbf"]
@@ -310,7 +311,7 @@ def test_deepface_alignment_option_gives_a_different_chip_of_the_same_face(share
     a, b = template.align(rgb, det), rotation.align(rgb, det)
     assert a.shape == b.shape == (112, 112, 3) and b.dtype == np.uint8
     assert np.abs(a.astype(int) - b.astype(int)).mean() > 5  # not the template crop
-    from facevault.pipeline import unit
+    from facevault.faces.pipeline import unit
 
     va, vb = (unit(r.embed([c]))[0][0] for r, c in ((template, a), (rotation, b)))
     assert float(va @ vb) > 0.2  # still recognisably the same face (different people score about 0.0)

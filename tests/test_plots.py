@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from facevault import metrics, plots, similarity
-from facevault.catalog import StoredVectors
-from facevault.recognizers import l2_normalise
+from facevault.evaluation import metrics
+from facevault.services.report import plots
+from facevault.services import similarity
+from facevault.store import StoredVectors
+from facevault.faces.embed.dlib import l2_normalise
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

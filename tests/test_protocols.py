@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from conftest import ingest_store, run_cli
-from facevault import config, metrics, protocols
-from facevault.catalog import Catalog
-from facevault.errors import ProtocolError
-from facevault.evaluate import all_pairs_histogram, evaluate, evaluate_all
+from facevault.core import settings as config
+from facevault.evaluation import metrics
+from facevault.services import protocols
+from facevault.store import Catalog
+from facevault.core.errors import ProtocolError
+from facevault.services.evaluate import all_pairs_histogram, evaluate, evaluate_all
 
 
 @pytest.fixture(scope="module")

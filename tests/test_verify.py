@@ -55,8 +55,8 @@ def test_same_person_and_different_people(calibrated):
 
 def test_score_is_the_stored_spaces_cosine(calibrated):
     """Embedding at verify time gives the vectors ingest stored: the score is their dot product."""
-    from facevault import config
-    from facevault.catalog import Catalog
+    from facevault.core import settings as config
+    from facevault.store import Catalog
 
     a, b = "Laura_Bush/Laura_Bush_0001.jpg", "Jennifer_Aniston/Jennifer_Aniston_0001.jpg"
     doc = run_cli("verify", str(DATA / a), str(DATA / b), "--store", calibrated, "--json")

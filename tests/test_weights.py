@@ -17,9 +17,11 @@ import pytest
 
 import facevault.cli.weights  # noqa: F401  (registers the `weights` group)
 from conftest import SHARED, run_cli
-from facevault import manifest, registry, weights
-from facevault.errors import WeightsError
-from facevault.manifest import WeightFile
+from facevault.weights import manifest
+from facevault.zoo import registry
+from facevault.weights import locate as weights
+from facevault.core.errors import WeightsError
+from facevault.weights.manifest import WeightFile
 
 SHARED_WEIGHTS = SHARED / "weights"
 

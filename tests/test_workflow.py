@@ -102,8 +102,8 @@ def test_reingest_is_idempotent_and_follows_renames(dataset_copy):
     assert status["spaces"][0]["vectors"] == 48  # one vector per content: nothing re-embedded
     ev = run_cli("evaluate", "--sample", "50", "--json")
     assert ev["missing"] == 0
-    from facevault import config
-    from facevault.catalog import Catalog
+    from facevault.core import settings as config
+    from facevault.store import Catalog
 
     with Catalog(config.resolve()) as cat:
         stored = cat.vectors(1, 128)
@@ -129,7 +129,7 @@ def test_reads_without_model_use_the_stores_only_space(dataset_copy):
 
 
 def test_search_returns_k_identities_even_when_one_fills_the_first_neighbours(dataset_copy, monkeypatch):
-    from facevault import search
+    from facevault.services import search
 
     run_cli("ingest", str(dataset_copy), "--json")
     monkeypatch.setattr(search, "MIN_DEPTH", 1)  # the first answer holds the query's own identity only

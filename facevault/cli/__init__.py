@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from ..errors import FacevaultError
+from facevault.core.errors import FacevaultError
 
 
 class Group(click.Group):
@@ -49,7 +49,15 @@ def main() -> None:
 
 def _register() -> None:
     """Attach the command modules (each adds itself to `cli`)."""
-    from . import evaluate, health, ingest, report, search, similarity, status, verify, weights  # noqa: F401
+    from facevault.cli import evaluate# noqa: F401
+    from facevault.cli import health
+    from facevault.cli import ingest
+    from facevault.cli import report
+    from facevault.cli import search
+    from facevault.cli import similarity
+    from facevault.cli import status
+    from facevault.cli import verify
+    from facevault.cli import weights
 
 
 _register()

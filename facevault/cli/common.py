@@ -10,7 +10,7 @@ from typing import Any, Callable
 import click
 from rich.console import Console
 
-from .. import config
+from facevault.core import settings as config
 
 stderr = Console(stderr=True)
 stdout = Console()
@@ -42,7 +42,7 @@ def space_options(f: Callable) -> Callable:
 
 
 def open_catalog(store: str | None, db: str | None, create: bool = False):
-    from ..catalog import Catalog
+    from facevault.store import Catalog
 
     return Catalog(config.resolve(store, db), create=create)
 

@@ -9,13 +9,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .. import protocols
-from ..errors import FacevaultError, NoSpace, ProtocolError
-from ..evaluate import Evaluation, evaluate, evaluate_all
-from ..identify import IdentificationReport, identify
-from ..metrics import METRICS
-from . import cli
-from .common import emit_json, open_catalog, pct, stderr, stdout, store_options
+from facevault.services import protocols
+from facevault.core.errors import FacevaultError, NoSpace, ProtocolError
+from facevault.services.evaluate import Evaluation, evaluate, evaluate_all
+from facevault.evaluation.identification import IdentificationReport, identify
+from facevault.evaluation.metrics import METRICS
+from facevault.cli import cli
+from facevault.cli.common import emit_json, open_catalog, pct, stderr, stdout, store_options
 
 
 @cli.command("evaluate")

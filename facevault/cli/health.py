@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from .. import health as health_mod
-from . import cli
-from .common import emit_json, open_catalog, space_options, stdout, store_options
+from facevault.services import health as health_mod
+from facevault.cli import cli
+from facevault.cli.common import emit_json, open_catalog, space_options, stdout, store_options
 
 _SECTIONS = (
     ("mislabels", "likely mislabels: nearer another identity's centroid than their own (own face left out)",

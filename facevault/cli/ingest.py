@@ -8,14 +8,14 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .. import config
-from ..ingest import IngestSummary, ingest
-from ..pipeline import SpaceSpec
-from ..registry import aligner_for
-from ..registry import detector as detector_entry
-from ..registry import model as model_entry
-from . import cli
-from .common import emit_json, open_catalog, space_options, stderr, stdout, store_options
+from facevault.core import settings as config
+from facevault.services.ingest.runner import IngestSummary, ingest
+from facevault.faces.pipeline import SpaceSpec
+from facevault.zoo.registry import aligner_for
+from facevault.zoo.registry import detector as detector_entry
+from facevault.zoo.registry import model as model_entry
+from facevault.cli import cli
+from facevault.cli.common import emit_json, open_catalog, space_options, stderr, stdout, store_options
 
 
 class _Rate(TextColumn):
@@ -55,7 +55,7 @@ def ingest_cmd(dataset: Path, model: str, detector: str | None, aligner: str | N
     aligner_for(model, aligner)  # an aligner this model cannot use is refused before any work
     spec = SpaceSpec(model, detector, aligner)
     workers = workers or config.default_workers()
-    from ..devices import recognizer_device
+    from facevault.services.devices import recognizer_device
 
     device = recognizer_device(model)
     if not as_json:

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .. import report as report_mod
-from . import cli
-from .common import emit_json, open_catalog, pct, stdout, store_options
+from facevault.services.report import build as report_mod
+from facevault.cli import cli
+from facevault.cli.common import emit_json, open_catalog, pct, stdout, store_options
 
 
 @cli.command("report")

@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .. import search as search_mod
-from ..pipeline import Pipeline, SpaceSpec
-from . import cli
-from .common import emit_json, open_catalog, space_options, stdout, store_options
+from facevault.services import search as search_mod
+from facevault.faces.pipeline import Pipeline, SpaceSpec
+from facevault.cli import cli
+from facevault.cli.common import emit_json, open_catalog, space_options, stdout, store_options
 
 
 @cli.command("search")

@@ -7,9 +7,9 @@ import os
 import click
 from rich.table import Table
 
-from .. import registry
-from . import cli
-from .common import emit_json, open_catalog, stdout, store_options
+from facevault.zoo import registry
+from facevault.cli import cli
+from facevault.cli.common import emit_json, open_catalog, stdout, store_options
 
 
 @cli.command("status")
@@ -59,7 +59,7 @@ def models_cmd(weights_dir: str | None, as_json: bool) -> None:
     For a missing file it says how to get it: `facevault weights fetch NAME`, the face-recognition-models
     package, deepface's own download on first use, or where to place it by hand.
     """
-    from .. import manifest
+    from facevault.weights import manifest
 
     rows = []
     for e in list(registry.models().values()) + list(registry.detectors().values()):

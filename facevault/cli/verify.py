@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from .. import verify as verify_mod
-from ..pipeline import Pipeline, SpaceSpec
-from . import cli
-from .common import emit_json, open_catalog, space_options, stderr, stdout, store_options
+from facevault.services import verify as verify_mod
+from facevault.faces.pipeline import Pipeline, SpaceSpec
+from facevault.cli import cli
+from facevault.cli.common import emit_json, open_catalog, space_options, stderr, stdout, store_options
 
 
 @cli.command("verify")

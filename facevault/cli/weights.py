@@ -8,9 +8,9 @@ import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from .. import manifest
-from . import cli
-from .common import emit_json, stderr, stdout
+from facevault.weights import manifest
+from facevault.cli import cli
+from facevault.cli.common import emit_json, stderr, stdout
 
 _weights_option = click.option(
     "--weights", "weights_dir", type=click.Path(file_okay=False), envvar="FACEVAULT_WEIGHTS",
@@ -122,6 +122,6 @@ def add_cmd(file: str, like: str, name: str | None, as_json: bool) -> None:
 
 
 def _user_folder() -> str:
-    from ..zoo import user
+    from facevault.zoo import user
 
     return str(user.folder())

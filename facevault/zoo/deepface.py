@@ -5,10 +5,10 @@ read from deepface 0.0.103's source (models/facial_recognition/*, models/face_de
 the files of deepface's default engine here (onnx), `RECOGNIZER_FILES` those of every engine.
 """
 
-from ..registry import Entry
+from facevault.zoo.registry import Entry
 
-TARGET_DETECTOR = "facevault.deepface_zoo:DeepfaceDetector"
-TARGET_RECOGNIZER = "facevault.deepface_zoo:DeepfaceRecognizer"
+TARGET_DETECTOR = "facevault.faces.deepface_backend:DeepfaceDetector"
+TARGET_RECOGNIZER = "facevault.faces.deepface_backend:DeepfaceRecognizer"
 ANY_ENGINE = "any"  # a model deepface runs the same way on every engine (opencv, dlib or onnxruntime)
 
 # name: (dim, deepface's input_shape (width, height) as `resize_image` is called with it reversed, description)

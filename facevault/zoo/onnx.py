@@ -1,12 +1,12 @@
-"""ONNX recognizer entries: one `OnnxSpec` each, run by `facevault.onnx_recognizers.OnnxRecognizer`.
+"""ONNX recognizer entries: one `OnnxSpec` each, run by `facevault.faces.embed.onnx.OnnxRecognizer`.
 
 Data only: the specs module imports neither onnxruntime nor OpenCV.
 """
 
-from ..onnx_recognizers import SPECS, OnnxSpec
-from ..registry import Entry
+from facevault.faces.embed.onnx import SPECS, OnnxSpec
+from facevault.zoo.registry import Entry
 
-TARGET = "facevault.onnx_recognizers:OnnxRecognizer"
+TARGET = "facevault.faces.embed.onnx:OnnxRecognizer"
 
 
 def entry(name: str, spec: OnnxSpec, description: str | None = None) -> Entry:

@@ -14,18 +14,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..registry import Entry
+from facevault.zoo.registry import Entry
 
 log = logging.getLogger(__name__)
 
 FILENAME = "user-models.json"
-TARGET = "facevault.onnx_recognizers:OnnxRecognizer"
+TARGET = "facevault.faces.embed.onnx:OnnxRecognizer"
 VERSION = 1
 
 
 def folder() -> Path:
     """The weights folder user models are registered in."""
-    from ..weights import REPO_WEIGHTS
+    from facevault.weights.locate import REPO_WEIGHTS
 
     env = os.environ.get("FACEVAULT_WEIGHTS")
     return Path(env).expanduser() if env else REPO_WEIGHTS

@@ -1,5 +1,0 @@
-"""The catalog: SQLAlchemy models and the store that owns them (the source of truth)."""
-
-from .store import Catalog, SpaceKey, StoredVectors, identity_groups
-
-__all__ = ["Catalog", "SpaceKey", "StoredVectors", "identity_groups"]

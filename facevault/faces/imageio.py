@@ -1,0 +1,126 @@
+"""Decode image bytes into an RGB uint8 array, robustly.
+
+The format is read from the content, never from the extension (a WebP named .jpg decodes as WebP).
+EXIF orientation is applied, alpha is composited onto grey, grayscale is expanded, 16-bit is scaled to 8-bit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facevault.core.errors import CorruptImage, EmptyFile, NotAnImage, UnsupportedImage
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+_BACKGROUND = 127  # alpha is composited onto neutral grey
+
+
+@dataclass(frozen=True)
+class Decoded:
+    rgb: np.ndarray  # HxWx3 uint8, C-contiguous
+    format: str
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if not data:
+        raise EmptyFile("zero-byte file")
+    return data
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.uint16 or (arr.dtype.kind in "iu" and arr.max(initial=0) > 255):
+        return (arr.astype(np.float32) * (255.0 / 65535.0) + 0.5).clip(0, 255).astype(np.uint8)
+    if arr.dtype.kind == "f":
+        top = 1.0 if float(arr.max(initial=0)) <= 1.0 else 255.0
+        return (arr.astype(np.float32) * (255.0 / top) + 0.5).clip(0, 255).astype(np.uint8)
+    return arr.clip(0, 255).astype(np.uint8)
+
+
+def _composite(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = alpha.astype(np.float32)[..., None] / 255.0
+    out = rgb.astype(np.float32) * a + _BACKGROUND * (1.0 - a)
+    return (out + 0.5).astype(np.uint8)
+
+
+def _decode_pil(data: bytes) -> Decoded:
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            fmt = (img.format or "unknown").lower()
+            img.load()
+    except UnidentifiedImageError as exc:
+        raise NotAnImage("not a recognised image format") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UnsupportedImage(f"image too large to decode safely ({exc})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        msg = str(exc) or type(exc).__name__
+        raise CorruptImage(f"corrupt or truncated {fmt if 'fmt' in locals() else 'image'}: {msg}") from exc
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block must not lose an otherwise good image
+        pass
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        gray = _to_uint8(np.asarray(img))
+        rgb = np.repeat(gray[..., None], 3, axis=2)
+    elif mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = np.asarray(img.convert("RGBA"))
+        rgb = _composite(rgba[..., :3], rgba[..., 3])
+    else:
+        rgb = np.asarray(img.convert("RGB"))
+    return Decoded(np.ascontiguousarray(rgb, dtype=np.uint8), fmt)
+
+
+def _decode_cv2(data: bytes) -> Decoded | None:
+    """OpenCV decode for what Pillow reads lossily or not at all (16-bit colour PNG/TIFF)."""
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+    if arr is None:
+        return None
+    arr = _to_uint8(arr)
+    if arr.ndim == 2:
+        return Decoded(np.ascontiguousarray(np.repeat(arr[..., None], 3, axis=2)), "cv2")
+    if arr.shape[2] == 4:
+        rgb = _composite(arr[..., 2::-1], arr[..., 3])
+        return Decoded(np.ascontiguousarray(rgb), "cv2")
+    return Decoded(np.ascontiguousarray(arr[..., 2::-1]), "cv2")
+
+
+def _is_16bit_colour_png(data: bytes) -> bool:
+    # PNG IHDR: bit depth at byte 24, colour type at byte 25 (2 = RGB, 6 = RGBA)
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 25 and data[24] == 16 and data[25] in (2, 6)
+
+
+def decode(data: bytes) -> Decoded:
+    """Decode bytes of any supported format; raises an ImageError subclass with a one-line reason."""
+    if not data:
+        raise EmptyFile("zero-byte file")
+    if _is_16bit_colour_png(data):
+        out = _decode_cv2(data)
+        if out is not None:
+            return out
+    out = _decode_pil(data)
+    h, w = out.rgb.shape[:2]
+    if h < 8 or w < 8:
+        raise UnsupportedImage(f"image too small ({w}x{h})")
+    return out
+
+
+def load(path: str | Path) -> Decoded:
+    return decode(read_bytes(Path(path)))

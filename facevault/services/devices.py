@@ -1,0 +1,48 @@
+"""Which device each engine will run on, said once per command (GPU when present, CPU otherwise)."""
+
+from __future__ import annotations
+
+import os
+from importlib.util import find_spec
+
+from facevault.zoo import registry
+
+
+def _onnxruntime() -> str:
+    import onnxruntime
+
+    providers = onnxruntime.get_available_providers()
+    return "onnxruntime CUDA" if "CUDAExecutionProvider" in providers else "onnxruntime CPU"
+
+
+def _dlib() -> str:
+    import dlib
+
+    return "dlib CUDA" if getattr(dlib, "DLIB_USE_CUDA", False) else "dlib CPU"
+
+
+def _tensorflow() -> str:
+    import tensorflow as tf  # only reached when the user chose deepface's TensorFlow engine
+
+    return "tensorflow GPU" if tf.config.list_physical_devices("GPU") else "tensorflow CPU"
+
+
+def recognizer_device(model: str) -> str:
+    entry = registry.model(model)
+    if entry.source == "native":
+        return _dlib()
+    if entry.source == "deepface":
+        engine = (os.environ.get("DEEPFACE_BACKEND_ENGINE") or "onnx").lower()
+        if engine == "tensorflow" and find_spec("tensorflow") is not None:
+            return "deepface " + _tensorflow()
+        return "deepface " + _onnxruntime()
+    return _onnxruntime()
+
+
+def index_device() -> str:
+    import faiss
+
+    try:
+        return "faiss GPU" if faiss.get_num_gpus() > 0 else "faiss CPU"
+    except AttributeError:
+        return "faiss CPU"

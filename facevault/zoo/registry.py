@@ -1,0 +1,98 @@
+"""The registry: names to import paths, so naming one model imports only what it needs.
+
+Entries are plain data, declared per source in `facevault.zoo.<source>` (native, onnx, deepface); reading
+them imports no framework. `Entry.build()` imports the implementing module only when a model is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from facevault.core.errors import UnknownName
+
+ZOO_MODULES = (
+    "facevault.zoo.native",
+    "facevault.zoo.native_onnx",
+    "facevault.zoo.onnx",
+    "facevault.zoo.deepface",
+    "facevault.zoo.user",
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    kind: str  # detector | recognizer
+    source: str  # native | onnx | deepface
+    target: str  # "module:attr"
+    kwargs: dict = field(default_factory=dict)
+    dim: int | None = None
+    aligner: str | None = None  # recognizers: default aligner
+    aligners: tuple[str, ...] = ()  # recognizers: aligners it accepts (default first)
+    input: str = ""  # e.g. "1x3x112x112 RGB"
+    weights: tuple[str, ...] = ()  # weights file names (see weights/manifest.toml)
+    description: str = ""
+
+    def build(self, **extra: Any) -> Any:
+        module, _, attr = self.target.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        return cls(**{**self.kwargs, **extra})
+
+
+def refresh() -> None:
+    """Forget the cached entries (after `facevault weights add` registers a model)."""
+    _all.cache_clear()
+
+
+@lru_cache(maxsize=1)
+def _all() -> tuple[dict[str, Entry], dict[str, Entry]]:
+    detectors: dict[str, Entry] = {}
+    models: dict[str, Entry] = {}
+    for mod in ZOO_MODULES:
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+            continue
+        # a zoo module may compute its entries on demand (e.g. user-registered weights read from disk)
+        entries = module.entries() if hasattr(module, "entries") else module.ENTRIES
+        for e in entries:
+            (detectors if e.kind == "detector" else models)[e.name] = e
+    return detectors, models
+
+
+def detectors() -> dict[str, Entry]:
+    return _all()[0]
+
+
+def models() -> dict[str, Entry]:
+    return _all()[1]
+
+
+def detector(name: str) -> Entry:
+    try:
+        return detectors()[name]
+    except KeyError:
+        raise UnknownName("detector", name, list(detectors())) from None
+
+
+def model(name: str) -> Entry:
+    try:
+        return models()[name]
+    except KeyError:
+        raise UnknownName("model", name, list(models())) from None
+
+
+def aligner_for(model_name: str, aligner: str | None) -> str:
+    """The aligner a space uses: the one asked for (if the model accepts it) or the model's default."""
+    entry = model(model_name)
+    if aligner is None:
+        return entry.aligner or "none"
+    accepted = entry.aligners or ((entry.aligner,) if entry.aligner else ())
+    if aligner not in accepted:
+        raise UnknownName(f"aligner for {model_name}", aligner, list(accepted))
+    return aligner
