@@ -43,14 +43,15 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.perf_counter()
     from facevault.core import settings as config
-    from facevault.store import Catalog
+    from facevault.services import spaces
     from facevault.services.evaluate import evaluate_all
+    from facevault.store import Catalog
 
     rss_imports = _rss_mb()
     with Catalog(config.resolve(args.store, None)) as catalog:
-        space = catalog.space(args.model, args.detector)
+        space = spaces.choose(catalog.spaces(), args.model, args.detector)
         t0 = time.perf_counter()
-        stored = catalog.vectors(space.id, space.dim)
+        stored = catalog.vectors(space.id)
         known = catalog.image_paths()
         t1 = time.perf_counter()
         ev = evaluate_all(catalog, space, calibrate=False, metric=args.metric, bootstrap=args.bootstrap,

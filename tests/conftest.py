@@ -23,6 +23,7 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEVAULT_WEIGHTS", str(tmp_path / "weights"))
     monkeypatch.setenv("DEEPFACE_HOME", str(tmp_path / "deepface_home"))
     monkeypatch.setenv("FACEVAULT_WORKERS", "1")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg_data"))  # the per-user data folder
 
 
 @pytest.fixture

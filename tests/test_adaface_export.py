@@ -1,8 +1,8 @@
-"""scripts/export_adaface_onnx.py: AdaFace IR network -> ONNX, and facevault running the result.
+"""facevault.weights.export_adaface: AdaFace IR network -> ONNX, and facevault running the result.
 
 A random IR-18 (BN statistics gathered from forward passes, so no layer is an identity) stands in for a real
 checkpoint, which cannot be downloaded here. It is saved as a Lightning-style checkpoint (`model.` keys, a
-`head.` margin weight, pickled hyper-parameter objects) and exported through the script's command line; the
+`head.` margin weight, pickled hyper-parameter objects) and exported through the module's command line; the
 ONNX file must then agree with the PyTorch network on real aligned LFW faces, at any batch size, and
 facevault must ingest with it as `adaface-ir18`.
 """
@@ -10,17 +10,16 @@ facevault must ingest with it as `adaface-ir18`.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import DATA, run_cli
 
-REPO = Path(__file__).resolve().parents[1]
-NO_TORCH = "torch not installed (pip install torch==2.13.0)"
+NO_TORCH = ("torch not installed (pip install torch --index-url https://download.pytorch.org/whl/cpu; "
+            ".ci/run installs torch==2.13.0)")
 FACES = ["Colin_Powell/Colin_Powell_0001.jpg", "Serena_Williams/Serena_Williams_0002.jpg",
          "Hugo_Chavez/Hugo_Chavez_0003.jpg", "Laura_Bush/Laura_Bush_0004.jpg", "Tony_Blair/Tony_Blair_0005.jpg"]
 
@@ -44,10 +43,9 @@ class _Booby:
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("export_adaface_onnx", REPO / "scripts" / "export_adaface_onnx.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from facevault.weights import export_adaface
+
+    return export_adaface
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +70,8 @@ def aligned() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def adaface_spec():
-    from facevault.zoo import registry
     from facevault.faces.embed.onnx import OnnxSpec
+    from facevault.zoo import registry
 
     return OnnxSpec.from_dict(registry.model("adaface-ir18").kwargs["spec"])
 
@@ -161,12 +159,12 @@ def test_facevault_preprocessing_is_adafaces_to_input(aligned, adaface_spec):
 
 
 def test_ingest_with_exported_ir18(exported, tmp_path, monkeypatch):
+    import facevault
     from facevault.core import settings as config
-    from facevault.zoo import registry
-    from facevault.store import Catalog
-    from facevault.faces.imageio import load
     from facevault.faces.embed.onnx import preprocess
-    from facevault.faces.pipeline import Pipeline, SpaceSpec
+    from facevault.faces.imageio import load
+    from facevault.faces.pipeline import build_pipeline
+    from facevault.zoo import registry
 
     _, model, out = exported
     weights = tmp_path / "weights"
@@ -176,20 +174,47 @@ def test_ingest_with_exported_ir18(exported, tmp_path, monkeypatch):
 
     summary = run_cli("ingest", str(DATA), "--model", "adaface-ir18", "--json")
     assert summary["embedded"] == 48
-    with Catalog(config.resolve()) as cat:
-        space = cat.space("adaface-ir18")
-        stored = cat.vectors(space.id, 512)
+    with facevault.open() as vault:
+        stored = vault.vectors(model="adaface-ir18")
     assert len(stored) == 48 and stored.matrix.shape == (48, 512)
     assert np.allclose(np.linalg.norm(stored.matrix, axis=1), 1.0, atol=1e-5)
 
     # a stored vector is the network's output on facevault's aligned, AdaFace-preprocessed chip
-    pipe = Pipeline(SpaceSpec("adaface-ir18", config.DEFAULT_DETECTOR), str(weights))
+    pipe = build_pipeline(registry.space("adaface-ir18", config.DEFAULT_DETECTOR), str(weights))
     rows = stored.by_path()
     for rel in FACES[:2]:
         rgb = load(DATA / rel).rgb
         result = pipe.process_file(DATA / rel, "x")
-        chip = pipe.recognizer.align(rgb, result.faces[result.subject])
+        chip = pipe.aligner.align(rgb, result.faces[result.subject])
         raw = _torch_embed(model, preprocess([chip], pipe.recognizer.spec))[0]
         i = rows[rel]
         assert np.abs(stored.matrix[i] - raw / np.linalg.norm(raw)).max() < 1e-5
         assert stored.norms[i] == pytest.approx(np.linalg.norm(raw), rel=1e-4)
+
+
+def test_the_cli_subcommand_exports_and_checks(exported, tmp_path):
+    """`facevault weights export-adaface CKPT OUT --arch ir_18`: the same file, the check and where it goes."""
+    _, _, out = exported
+    again = tmp_path / "cli.onnx"
+    result = run_cli("weights", "export-adaface", str(out.with_suffix(".ckpt")), str(again), "--arch", "ir_18")
+    assert again.is_file() and "max abs diff" in result.output and "adaface-ir18" in result.output
+    assert str(tmp_path / "weights") in result.output  # the folder it names is the weights folder
+    bad = run_cli("weights", "export-adaface", str(out.with_suffix(".ckpt")), str(tmp_path / "x.onnx"),
+                  "--arch", "ir_50", expect=1)
+    lines = [ln for ln in bad.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "check --arch" in lines[0], bad.output
+
+
+def test_without_torch_it_is_one_line_naming_the_extra(tmp_path, monkeypatch):
+    """Runs everywhere: torch is hidden, and the export refuses in one line that says what to install."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+    ckpt = tmp_path / "a.ckpt"
+    ckpt.write_bytes(b"not used")
+    result = run_cli("weights", "export-adaface", str(ckpt), str(tmp_path / "a.onnx"), expect=1)
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: torch is not installed"), result.output
+    assert "facevault[export]" in lines[0] and "whl/cpu" in lines[0]
+    from facevault.weights import export_adaface
+
+    assert export_adaface.main([str(ckpt), str(tmp_path / "a.onnx")]) == 2
+    assert not (tmp_path / "a.onnx").exists()

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, inspect
-
 from conftest import run_cli
+from sqlalchemy import create_engine, inspect
 
 
 def test_migrations_from_an_empty_database_match_the_models(tmp_path):
-    from alembic.migration import MigrationContext
     from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
 
     from facevault.core import settings as config
     from facevault.store import Catalog
@@ -20,7 +19,7 @@ def test_migrations_from_an_empty_database_match_the_models(tmp_path):
     settings = config.resolve(tmp_path / "s")
     with Catalog(settings, create=True) as cat:
         with cat.engine.connect() as conn:
-            assert MigrationContext.configure(conn).get_current_revision() == "0002"
+            assert MigrationContext.configure(conn).get_current_revision() == "0003"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], diff
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -42,10 +41,11 @@ def test_any_sqlalchemy_url(tmp_path, dataset_copy):
 
 
 def test_vectors_are_little_endian_float32_and_unit_norm(dataset_copy):
+    from sqlalchemy import select
+
     from facevault.core import settings as config
     from facevault.store import Catalog
     from facevault.store.models import Vector
-    from sqlalchemy import select
 
     run_cli("ingest", str(dataset_copy), "--json")
     with Catalog(config.resolve()) as cat:
@@ -61,8 +61,7 @@ def test_index_is_rebuilt_when_the_catalog_moves_on(dataset_copy, tmp_path):
     import shutil
 
     from facevault.core import settings as config
-    from facevault.store import index
-    from facevault.store import Catalog
+    from facevault.store import Catalog, index
 
     keep = tmp_path / "later"
     shutil.move(str(dataset_copy / "Laura_Bush"), keep)
@@ -84,13 +83,12 @@ def test_index_is_rebuilt_when_the_catalog_moves_on(dataset_copy, tmp_path):
 
 
 def test_similarity_matrix_equals_brute_force():
-    from facevault.store import StoredVectors
-    from facevault.faces.embed.dlib import l2_normalise
+    from facevault.core.types import StoredVectors, unit
     from facevault.services.similarity import compute
 
     rng = np.random.default_rng(1)
     idents = ["a"] * 3 + ["b"] * 4 + ["c"] * 1
-    m = l2_normalise(rng.normal(size=(8, 16)))
+    m = unit(rng.normal(size=(8, 16)))[0]
     sv = StoredVectors(1, np.arange(8), [f"{i}/{k}" for k, i in enumerate(idents)], idents, m)
     sim = compute(sv, top=None)
     assert sim.names == ["a", "b", "c"]

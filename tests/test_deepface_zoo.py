@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facevault.faces import imageio
-from facevault.zoo import registry
 from facevault.core.errors import FacevaultError, WeightsError
-from facevault.faces.pipeline import Pipeline, SpaceSpec
+from facevault.faces import imageio
+from facevault.faces.pipeline import build_pipeline
+from facevault.zoo import registry
 from facevault.zoo.deepface import DETECTORS, RECOGNIZER_FILES, RECOGNIZERS
 
 HERE = Path(__file__).resolve().parent
@@ -127,7 +127,7 @@ def assert_represent_parity(model: str, backend: str, paths: list[Path]) -> int:
     vectors for every face of every image; the faces of all images are embedded in one batch."""
     from deepface import DeepFace
 
-    pipe = Pipeline(SpaceSpec(model, f"deepface-{backend}", "deepface"))
+    pipe = build_pipeline(registry.space(model, f"deepface-{backend}", "deepface"))
     rec = pipe.recognizer
     assert rec.dim == registry.model(model).dim
     found, chips = [], []
@@ -135,7 +135,7 @@ def assert_represent_parity(model: str, backend: str, paths: list[Path]) -> int:
         rgb = imageio.load(path).rgb
         dets = pipe.faces(rgb)
         found.append((path, rgb, dets))
-        chips += [rec.align(rgb, d) for d in dets]
+        chips += [pipe.aligner.align(rgb, d) for d in dets]
     ours = rec.embed(chips)
     assert ours.shape == (len(chips), rec.dim) and ours.dtype == np.float32
     row = 0
@@ -189,8 +189,10 @@ def test_importing_the_zoo_does_not_import_deepface():
     out = _run(
         "import sys, os\n"
         "import facevault.zoo.deepface, facevault.faces.deepface_backend, facevault.zoo.registry as r\n"
-        "r.models(); r.detectors()\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('deepface', 'retinaface', 'onnxruntime')))\n"
+        "import facevault.faces.pipeline\n"
+        "r.models(); r.detectors(); r.aligners()\n"
+        "heavy = ('deepface', 'retinaface', 'onnxruntime', 'dlib', 'cv2', 'tensorflow')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
         "print(os.environ.get('DEEPFACE_BACKEND_ENGINE'))\n"
     )
     assert out.returncode == 0, out.stderr
@@ -267,7 +269,8 @@ def test_skip_is_the_whole_image_and_dlib_eyes_are_in_arcface_order(df_weights):
     (whole,) = registry.detector("deepface-skip").build().detect(rgb)
     assert (whole.x, whole.y, whole.w, whole.h, whole.source) == (0, 0, 250, 250, "deepface-skip")
     (face,) = registry.detector("deepface-dlib").build().detect(rgb)
-    lm = face.landmarks
+    assert face.landmarks.scheme == "arcface5" and not face.landmarks.complete
+    lm = face.landmarks.points
     assert face.source == "deepface-dlib" and lm.shape == (5, 2) and np.isnan(lm[2:]).all()
     assert lm[0, 0] < lm[1, 0]  # the image's left eye first (deepface's right_eye)
     assert face.x <= lm[0, 0] < lm[1, 0] <= face.x + face.w and face.y <= lm[:2, 1].min() <= face.y + face.h / 2
@@ -309,14 +312,14 @@ def test_deepface_aligner_with_a_native_detector_uses_its_landmarker(df_weights)
     """dlib-hog boxes + 68-point eyes give vectors close to deepface's own dlib detector + eyes."""
     _link(df_weights, _frm_file("dlib_face_recognition_resnet_model_v1.dat"))
     _link(df_weights, _frm_file("shape_predictor_5_face_landmarks.dat"))
-    native = Pipeline(SpaceSpec("Dlib", "dlib-hog", "deepface"))
-    own = Pipeline(SpaceSpec("Dlib", "deepface-dlib", "deepface"))
-    assert hasattr(native.recognizer, "landmarker")
+    native = build_pipeline(registry.space("Dlib", "dlib-hog", "deepface"))
+    own = build_pipeline(registry.space("Dlib", "deepface-dlib", "deepface"))
     for path in LFW_FACES[1:]:
         rgb = imageio.load(path).rgb
         a = native.embed_faces(rgb, native.faces(rgb)[:1])
         b = own.embed_faces(rgb, own.faces(rgb)[:1])
         assert float(a[0] @ b[0]) > 0.95, path.name
+    assert native.aligner.points.built and not own.aligner.points.built  # dlib's 68 points for dlib-hog only
 
 
 def test_arcface_aligner_feeds_the_template_crop(df_weights, shared):
@@ -324,17 +327,17 @@ def test_arcface_aligner_feeds_the_template_crop(df_weights, shared):
 
     _link(df_weights, _shared(SFACE), "face_recognition_sface_2021dec.onnx")
     _link(df_weights, _shared(YUNET))
-    pipe = Pipeline(SpaceSpec("SFace", "deepface-yunet", "arcface"))
+    pipe = build_pipeline(registry.space("SFace", "deepface-yunet", "arcface"))
     vecs, names = [], []
     for ident in ("Tony_Blair", "Laura_Bush"):
         for i in (1, 2):
             rgb = imageio.load(LFW / ident / f"{ident}_000{i}.jpg").rgb
             det = pipe.faces(rgb)[0]
-            chip = pipe.recognizer.align(rgb, det)
-            lm = pipe.recognizer._five_points(rgb, det)
+            chip = pipe.aligner.align(rgb, det)
+            lm = pipe.aligner.points.complete(rgb, det)
             expected = arcface_crop(rgb, lm)[..., ::-1].astype(np.float32) / 255
             assert chip.shape == (112, 112, 3) and np.abs(chip - expected).max() < 1e-6
-            assert np.abs(lm[:2] - det.landmarks[:2]).max() < 8  # the 68-point eyes agree with yunet's
+            assert np.abs(lm[:2] - det.landmarks.points[:2]).max() < 8  # the 68-point eyes agree with yunet's
             vecs.append(pipe.embed_faces(rgb, [det])[0])
             names.append(ident)
     sims = np.array(vecs) @ np.array(vecs).T

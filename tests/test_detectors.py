@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from facevault.core.types import DLIB5, Detection, subject_index
 from facevault.faces import imageio
-from facevault.faces.detect.dlib import DlibHog, has_central, merge
-from facevault.core.types import Detection, subject_index
+from facevault.faces.detect.base import has_central, merge
+from facevault.faces.detect.dlib import DlibHog
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,8 @@ def test_central_face_found_by_the_first_pass_stops_the_cascade(lfw_small, hog):
     rgb = imageio.load(next((lfw_small / "Colin_Powell").glob("*.jpg"))).rgb
     faces = hog.detect(rgb)
     assert len(faces) == 1 and faces[0].source == "hog-up1" and has_central(faces, 250, 250)
+    lm = faces[0].landmarks  # dlib's 5 points, set by the detector
+    assert lm.scheme == DLIB5 and lm.complete and lm.points.shape == (5, 2)
 
 
 def test_merge_keeps_one_box_per_face():

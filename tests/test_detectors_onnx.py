@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facevault.zoo import registry
 from facevault.core.errors import WeightsError
-from facevault.core.types import Detection, subject_index
+from facevault.core.types import ARCFACE5, Detection, subject_index
 from facevault.faces.imageio import load
+from facevault.zoo import registry
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -98,7 +98,8 @@ def iou(a: Detection, b: Detection) -> float:
 def assert_upright_face(det: Detection, name: str, where: str) -> None:
     """Points in ArcFace order inside the box: eyes left to right, above the nose, above the mouth."""
     assert det.source == name
-    pts = det.landmarks
+    assert det.landmarks.scheme == ARCFACE5 and det.landmarks.complete, where
+    pts = det.landmarks.points
     assert isinstance(pts, np.ndarray) and pts.shape == (5, 2) and pts.dtype == np.float32, where
     tol_x, tol_y = 0.05 * det.w, 0.05 * det.h
     assert np.all(pts[:, 0] >= det.x - tol_x) and np.all(pts[:, 0] <= det.x + det.w + tol_x), (where, pts, det)
@@ -184,7 +185,7 @@ def test_shrunk_and_padded_copy_maps_back(runs, name):
     got = max(dets, key=lambda d: d.score)
     expect = Detection(ref.x / 2 + dx, ref.y / 2 + dy, ref.w / 2, ref.h / 2, ref.score, name)
     assert iou(got, expect) > 0.8
-    shift = np.abs(got.landmarks - (ref.landmarks / 2 + np.float32([dx, dy])))
+    shift = np.abs(got.landmarks.points - (ref.landmarks.points / 2 + np.float32([dx, dy])))
     # the network sees the face at about half the scale; SCRFD's and RetinaFace's points barely move with
     # scale, YuNet's move more (up to 0.14 of the face width here), far less than any mapping error would
     assert shift.max() < (0.2 if name == "yunet" else 0.08) * expect.w, shift
@@ -235,4 +236,4 @@ def test_yunet_fallback_finds_a_face_the_single_pass_misses(monkeypatch):
     rgb = imageio.load(img).rgb
     assert YuNet(fallback=False).detect(rgb) == []
     (face,) = YuNet().detect(rgb)
-    assert face.source == "yunet" and face.w > 60 and face.landmarks.shape == (5, 2)
+    assert face.source == "yunet" and face.w > 60 and face.landmarks.points.shape == (5, 2)

@@ -7,9 +7,8 @@ import shutil
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import run_cli
+from PIL import Image
 
 
 def _face(lfw_small, name="Colin_Powell", n=1) -> Image.Image:
@@ -110,56 +109,62 @@ def test_a_second_writer_is_refused(dataset_copy):
     assert run_cli("ingest", str(dataset_copy), "--json")["embedded"] == 48
 
 
+class _InterruptAfter:
+    """A runner that runs tasks in-process and raises KeyboardInterrupt (a Ctrl-C) before task `n`."""
+
+    name, workers = "interrupting", 1
+
+    def __init__(self, n: int) -> None:
+        from facevault.services.ingest import InProcessRunner
+
+        self.n, self.inner = n, InProcessRunner()
+
+    def run(self, tasks, factory):
+        for i, results in enumerate(self.inner.run(tasks, factory), 1):
+            if i == self.n:
+                raise KeyboardInterrupt
+            yield results
+
+
 def test_interrupted_run_resumes_without_duplicates(dataset_copy, monkeypatch):
-    from facevault.core import settings as config
-    from facevault.services.ingest import runner as ingest
-    from facevault.store import Catalog
-    from facevault.store.models import Face, Scan, Vector
-    from facevault.faces.pipeline import SpaceSpec
     from sqlalchemy import func, select
 
-    real = ingest._work
-    calls = {"n": 0}
+    import facevault
+    from facevault.services import ingest
+    from facevault.services.ingest import writer
+    from facevault.store.models import Face, Scan, Vector
 
-    def flaky(items):
-        calls["n"] += 1
-        if calls["n"] == 6:  # Ctrl-C during the sixth task of four images
-            raise KeyboardInterrupt
-        return real(items)
-
-    monkeypatch.setattr(ingest, "_work", flaky)
-    monkeypatch.setattr(ingest, "_TASK_IMAGES", 4)
-    monkeypatch.setattr(ingest, "_BATCH", 8)  # some results committed, some still buffered at the interrupt
-    spec = SpaceSpec("dlib", "dlib-hog")
-    with Catalog(config.resolve(), create=True) as cat:
-        s1 = ingest.ingest(cat, dataset_copy, spec, workers=1)
+    monkeypatch.setattr(ingest, "TASK_IMAGES", 4)
+    monkeypatch.setattr(writer, "BATCH", 8)  # some results committed, some still buffered at the interrupt
+    with facevault.open() as vault:
+        s1 = vault.ingest(dataset_copy, runner=_InterruptAfter(6))  # Ctrl-C during the sixth task of four images
         assert s1.interrupted and s1.processed == 20
-        with cat.session() as s:
+        with vault.catalog.session() as s:
             assert s.scalar(select(func.count()).select_from(Vector)) == 20  # the buffer was saved too
-    monkeypatch.setattr(ingest, "_work", real)
-    with Catalog(config.resolve()) as cat:
-        s2 = ingest.ingest(cat, dataset_copy, spec, workers=1)
+    with facevault.open() as vault:
+        s2 = vault.ingest(dataset_copy)
         assert not s2.interrupted and s2.skipped == 20 and s2.processed == 28
-        with cat.session() as s:
+        with vault.catalog.session() as s:
             assert s.scalar(select(func.count()).select_from(Vector)) == 48
             assert s.scalar(select(func.count()).select_from(Scan)) == 48
             assert s.scalar(select(func.count(func.distinct(Face.sha256)))) == 48
 
 
 def test_interrupt_through_the_cli_exits_nonzero_with_resume_hint(dataset_copy, monkeypatch):
-    from facevault.services.ingest import runner as ingest
+    from facevault.services import ingest
 
-    real = ingest._work
+    real = ingest.InProcessRunner.run
     calls = {"n": 0}
 
-    def flaky(items):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(items)
+    def flaky(self, tasks, factory):
+        for results in real(self, tasks, factory):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt
+            yield results
 
-    monkeypatch.setattr(ingest, "_work", flaky)
-    monkeypatch.setattr(ingest, "_TASK_IMAGES", 4)
+    monkeypatch.setattr(ingest.InProcessRunner, "run", flaky)
+    monkeypatch.setattr(ingest, "TASK_IMAGES", 4)
     r = run_cli("ingest", str(dataset_copy), expect=1)
     assert "interrupted: 4 images saved" in r.output and "resume" in r.output
 
@@ -167,9 +172,8 @@ def test_interrupt_through_the_cli_exits_nonzero_with_resume_hint(dataset_copy, 
 def test_a_worker_that_cannot_load_its_model_stops_the_run_once(dataset_copy, tmp_path, monkeypatch):
     """A model the spawned workers cannot load (here: a checksum mismatch) is one clear error, not workers
     respawned forever by the pool."""
-    from facevault.zoo import registry
     from facevault.faces.embed.onnx import SPECS
-    from facevault.zoo import user
+    from facevault.zoo import registry, user
 
     weights_dir = tmp_path / "w"
     weights_dir.mkdir()
@@ -189,22 +193,18 @@ def test_a_worker_that_dies_stops_the_run_with_what_was_saved(dataset_copy, monk
     import os
     import signal
 
-    from facevault.core import settings as config
-    from facevault.services.ingest import runner as ingest
-    from facevault.store import Catalog
-    from facevault.faces.pipeline import SpaceSpec
+    import facevault
+    from facevault.services import ingest
 
-    monkeypatch.setattr(ingest, "_TASK_IMAGES", 4)
+    monkeypatch.setattr(ingest, "TASK_IMAGES", 4)
 
-    def progress(done, total, res):
-        if done == 8 and res is not None:
+    def progress(done, total):
+        if done >= 8:
             for child in multiprocessing.active_children():
                 os.kill(child.pid, signal.SIGKILL)
 
-    with Catalog(config.resolve(), create=True) as cat:
+    with facevault.open(workers=2) as vault:
         with pytest.raises(ingest.WorkerFailed, match="worker process died"):
-            ingest.ingest(cat, dataset_copy, SpaceSpec("dlib", "dlib-hog"), workers=2, progress=progress)
-        saved = cat.stats()["spaces"][1]["vectors"]
+            vault.ingest(dataset_copy, runner=ingest.ProcessPoolRunner(2), progress=progress)
+        saved = vault.catalog.stats()["spaces"][1]["vectors"]
     assert saved >= 8
-    again = run_cli("ingest", str(dataset_copy), "--json")
-    assert again["skipped"] == saved and again["skipped"] + again["processed"] == 48

@@ -6,12 +6,17 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import DATA, run_cli
 
 import facevault.cli.health  # noqa: F401  (registers the command until cli._register() lists it)
-from conftest import DATA, run_cli
-from facevault.store import StoredVectors
+from facevault.core.types import StoredVectors
 from facevault.services.health import likely_mislabels
-from facevault.faces.embed.dlib import l2_normalise
+
+
+def l2_normalise(x) -> np.ndarray:
+    x = np.asarray(x, np.float32)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
 
 MOVED = "Colin_Powell/Colin_Powell_9999.jpg"  # really Tony_Blair_0002
 COPIED = "Jennifer_Aniston/Jennifer_Aniston_9999.jpg"  # the very file Laura_Bush/Laura_Bush_0001.jpg

@@ -7,12 +7,14 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import ingest_store, run_cli
+
 from facevault.core import settings as config
-from facevault.store import Catalog, StoredVectors
 from facevault.core.errors import ProtocolError
+from facevault.core.types import StoredVectors
 from facevault.evaluation.identification import identify
+from facevault.services import spaces
+from facevault.store import Catalog
 
 
 def _stored(vectors, identities, norms=None) -> StoredVectors:
@@ -97,8 +99,8 @@ def test_bad_arguments():
 def stored(tmp_path_factory):
     store = ingest_store(tmp_path_factory.mktemp("identify"))
     with Catalog(config.resolve(str(store), None)) as cat:
-        space = cat.space("dlib")
-        return store, cat.vectors(space.id, space.dim)
+        space = spaces.choose(cat.spaces(), "dlib")
+        return store, cat.vectors(space.id)
 
 
 def test_fixture_faces_closed_set(stored):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facevault.faces import imageio
 from facevault.core.errors import CorruptImage, EmptyFile, NotAnImage
+from facevault.faces import imageio
 
 
 def _bytes(img: Image.Image, fmt: str, **kw) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from conftest import DATA, run_cli
 
 ROW_KEYS = {"model", "detector", "aligner", "accuracy", "accuracy_std", "accuracy_ci", "auc", "eer",

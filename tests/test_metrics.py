@@ -1,4 +1,4 @@
-"""Tests for facevault.evaluation.metrics: hand-computed cases plus parity with scikit-learn."""
+"""Tests for facevault.evaluation (curves, accuracy, histogram, bootstrap, reports): hand-computed cases plus parity with scikit-learn."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from facevault.evaluation import metrics as m
+from facevault import evaluation as m
+from facevault.evaluation.bootstrap import _resample_counts, _resampled_tars
 
 T, F = True, False
 PERFECT_S = [0.9, 0.8, 0.3, 0.1]
@@ -415,10 +416,10 @@ def test_resampled_tars_equal_tar_at_far_on_each_resample():
     lab = rng.random(600) < 0.4
     s = np.round(rng.normal(size=600) + lab, 1)  # many ties
     pos, neg = np.sort(s[lab]), np.sort(s[~lab])[::-1]
-    pc, nc = m._resample_counts(rng, len(pos), 5), m._resample_counts(rng, len(neg), 5)
+    pc, nc = _resample_counts(rng, len(pos), 5), _resample_counts(rng, len(neg), 5)
     assert (pc.sum(axis=1) == len(pos)).all() and (nc.sum(axis=1) == len(neg)).all()
     fars = (0.2, 0.05, 0.01)
-    got = m._resampled_tars(pos, pc, neg, nc, fars)
+    got = _resampled_tars(pos, pc, neg, nc, fars)
     for i in range(5):
         ss = np.r_[np.repeat(pos, pc[i]), np.repeat(neg, nc[i])]
         ll = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]

@@ -17,12 +17,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facevault.faces import imageio
-from facevault.evaluation import metrics
-from facevault.faces.align.arcface import ARCFACE_TEMPLATE, apply, arcface_crop, arcface_matrix, template
 from facevault.core.errors import FacevaultError, WeightsError
-from facevault.core.types import Detection, subject_index
-from facevault.faces.embed.onnx import SPECS, OnnxRecognizer, OnnxSpec, preprocess
+from facevault.core.types import (
+    ARCFACE5,
+    DLIB5,
+    Detection,
+    Landmarks,
+    subject_index,
+    unit,
+)
+from facevault.faces import imageio
+from facevault.faces.align.arcface import (
+    ARCFACE_TEMPLATE,
+    apply,
+    arcface_crop,
+    arcface_matrix,
+    template,
+)
+from facevault.faces.embed.onnx import OnnxRecognizer, preprocess
+from facevault.zoo.onnx_specs import SPECS, OnnxSpec
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -30,6 +43,13 @@ WEIGHTS = SHARED / "weights"
 DEEPFACE_UNIT = SHARED / "datasets" / "deepface-unit"
 LFW = HERE / "data" / "lfw"
 SHARED_MODELS = ("sface", "arcface-mbf", "mobilefacenet-192")
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic (ties count half); local, so this test needs no evaluation layer."""
+    pos, neg = scores[labels], scores[~labels]
+    return float(((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum())
+                 / (len(pos) * len(neg)))
 
 
 def need(path: Path) -> Path:
@@ -210,7 +230,7 @@ def test_preprocess_layout_colour_and_scaling():
 def test_zoo_entries_are_data_only():
     code = (
         "import json, sys, facevault.zoo.onnx as z; "
-        "heavy = ('onnxruntime', 'cv2', 'dlib', 'tensorflow', 'torch'); "
+        "heavy = ('onnxruntime', 'cv2', 'dlib', 'tensorflow', 'torch', 'facevault.faces'); "
         "print(json.dumps([sorted(m for m in heavy if m in sys.modules), [e.name for e in z.ENTRIES]]))"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -239,7 +259,7 @@ def test_deepface_unit_pairs_separate(key, shared_weights, deepface_unit_chips):
     idx = {n: i for i, n in enumerate(names)}
     scores = np.array([unit[idx[r["file_x"]]] @ unit[idx[r["file_y"]]] for r in rows])
     labels = np.array([r["Decision"] == "Yes" for r in rows])
-    assert metrics.auc(scores, labels) >= 0.99
+    assert auc(scores, labels) >= 0.99
     assert rec.weights_sha256 == SPECS[key].sha256
 
 
@@ -255,19 +275,28 @@ def test_batches_match_one_at_a_time(key, shared_weights, lfw_chips):
     assert rec.embed([]).shape == (0, SPECS[key].dim)
 
 
-def test_align_uses_detector_points_only_from_five_point_detectors(shared_weights, lfw_faces):
-    need_model("mobilefacenet-192")
-    rec = OnnxRecognizer(SPECS["mobilefacenet-192"])
+def test_arcface_aligner_uses_detector_points_only_when_they_are_arcface5(lfw_faces):
+    """ARCFACE5 points are the detector's; DLIB5 (eye corners) or no points: dlib's 68 reduced to five,
+    computed by the aligner and never written into the (frozen) detection."""
+    from facevault.faces.align.arcface import ArcfaceAligner
+
+    aligner = ArcfaceAligner((112, 112))
     rgb, det, pts = lfw_faces[0]
     shifted = pts + np.float32([3.0, -2.0])
-    five = dataclasses.replace(det, source="yunet", landmarks=shifted.copy())
-    np.testing.assert_array_equal(rec.align(rgb, five), arcface_crop(rgb, shifted))
-    assert rec._landmarker is None  # never built when the detector gives the points
-    dlib_order = dataclasses.replace(det, source="hog-up1", landmarks=shifted.copy())
-    np.testing.assert_array_equal(rec.align(rgb, dlib_order), arcface_crop(rgb, pts))
+    five = dataclasses.replace(det, source="any-detector", landmarks=Landmarks(shifted, ARCFACE5))
+    np.testing.assert_array_equal(aligner.align(rgb, five), arcface_crop(rgb, shifted))
+    assert not aligner.points.built  # never built when the detector gives the points
+    dlib_order = dataclasses.replace(det, source="hog-up1", landmarks=Landmarks(shifted, DLIB5))
+    np.testing.assert_array_equal(aligner.align(rgb, dlib_order), arcface_crop(rgb, pts))
+    np.testing.assert_array_equal(dlib_order.landmarks.points, shifted)  # unchanged
+    assert dlib_order.landmarks.scheme == DLIB5
     bare = dataclasses.replace(det, landmarks=None)
-    rec.align(rgb, bare)
-    np.testing.assert_allclose(bare.landmarks, pts)
+    np.testing.assert_array_equal(aligner.align(rgb, bare), arcface_crop(rgb, pts))
+    assert bare.landmarks is None
+    incomplete = shifted.copy()
+    incomplete[2:] = np.nan  # eyes only (a deepface backend): not enough for the template
+    partial = dataclasses.replace(det, landmarks=Landmarks(incomplete, ARCFACE5))
+    np.testing.assert_array_equal(aligner.align(rgb, partial), arcface_crop(rgb, pts))
 
 
 def test_spec_the_graph_contradicts_is_refused(shared_weights):
@@ -301,17 +330,18 @@ def test_missing_file_says_where_to_put_it():
 
 def test_deepface_alignment_option_gives_a_different_chip_of_the_same_face(shared_weights, lfw_faces):
     """`--aligner deepface` on an ONNX model: deepface's eye-rotated crop, padded to the model's size."""
-    from facevault.faces.embed.onnx import OnnxRecognizer
+    from facevault.faces.align.arcface import ArcfaceAligner
+    from facevault.faces.align.deepface import DeepfaceAligner
+    from facevault.faces.embed.base import RGB_UINT8
 
     need_model("arcface-mbf")
-    spec = SPECS["arcface-mbf"]
-    template, rotation = OnnxRecognizer(spec), OnnxRecognizer(spec, aligner="deepface")
-    assert rotation.aligner == "deepface"
+    rec = OnnxRecognizer(SPECS["arcface-mbf"])
+    template = ArcfaceAligner(rec.input_size, rec.input_kind)
+    rotation = DeepfaceAligner(rec.input_size, RGB_UINT8)
+    assert rotation.name == "deepface"
     rgb, det, _ = lfw_faces[0]
     a, b = template.align(rgb, det), rotation.align(rgb, det)
     assert a.shape == b.shape == (112, 112, 3) and b.dtype == np.uint8
     assert np.abs(a.astype(int) - b.astype(int)).mean() > 5  # not the template crop
-    from facevault.faces.pipeline import unit
-
-    va, vb = (unit(r.embed([c]))[0][0] for r, c in ((template, a), (rotation, b)))
+    va, vb = (unit(rec.embed([c]))[0][0] for c in (a, b))
     assert float(va @ vb) > 0.2  # still recognisably the same face (different people score about 0.0)

@@ -7,13 +7,18 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
-from facevault.evaluation import metrics
-from facevault.services.report import plots
-from facevault.services import similarity
-from facevault.store import StoredVectors
-from facevault.faces.embed.dlib import l2_normalise
+
+from facevault import evaluation as metrics
+from facevault.core.types import StoredVectors
+from facevault.evaluation.similarity import cluster_order
+from facevault.services import plots, similarity
+
+
+def l2_normalise(x) -> np.ndarray:
+    x = np.asarray(x, np.float32)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -101,7 +106,7 @@ def test_cluster_order_recovers_shuffled_blocks():
     sim = np.where(blocks[:, None] == blocks[None, :], 0.9, 0.1) + rng.uniform(0, 0.05, (20, 20))
     sim = (sim + sim.T) / 2
     shuffle = rng.permutation(20)
-    order = plots.cluster_order(sim[np.ix_(shuffle, shuffle)])
+    order = cluster_order(sim[np.ix_(shuffle, shuffle)])
     assert sorted(order) == list(range(20))
     runs = blocks[shuffle][order]
     assert int(np.sum(runs[1:] != runs[:-1])) == 3  # each block contiguous

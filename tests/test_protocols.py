@@ -8,14 +8,15 @@ from itertools import combinations
 
 import numpy as np
 import pytest
-
 from conftest import ingest_store, run_cli
+
+from facevault import evaluation as metrics
 from facevault.core import settings as config
-from facevault.evaluation import metrics
-from facevault.services import protocols
-from facevault.store import Catalog
 from facevault.core.errors import ProtocolError
-from facevault.services.evaluate import all_pairs_histogram, evaluate, evaluate_all
+from facevault.evaluation.allpairs import all_pairs_histogram
+from facevault.services import protocols, spaces
+from facevault.services.evaluate import evaluate, evaluate_all
+from facevault.store import Catalog
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +48,8 @@ def _exact_all_pairs(stored):
 @pytest.mark.parametrize("metric", ["cosine", "euclidean_l2", "euclidean"])
 def test_all_protocol_matches_exact_metrics(store, metric):
     with _open(store) as cat:
-        space = cat.space("dlib")
-        stored = cat.vectors(space.id, space.dim)
+        space = spaces.choose(cat.spaces(), "dlib")
+        stored = cat.vectors(space.id)
         ev = evaluate_all(cat, space, calibrate=False, metric=metric, bootstrap=200)
     cos, same = _exact_all_pairs(stored)
     i, j = np.array(list(combinations(range(len(stored)), 2))).T
@@ -75,8 +76,8 @@ def test_all_protocol_matches_exact_metrics(store, metric):
 
 def test_all_pairs_blocks_do_not_change_counts(store):
     with _open(store) as cat:
-        space = cat.space("dlib")
-        stored = cat.vectors(space.id, space.dim)
+        space = spaces.choose(cat.spaces(), "dlib")
+        stored = cat.vectors(space.id)
     codes = np.unique(stored.identities, return_inverse=True)[1]
     big, mom = all_pairs_histogram(stored.matrix, codes, bins=1000, block=2048)
     small, mom_small = all_pairs_histogram(stored.matrix, codes, bins=1000, block=7)
@@ -150,10 +151,10 @@ def test_sample_protocol_is_seeded(store):
 
 def test_evaluate_keeps_arrays_for_plots(store):
     with _open(store) as cat:
-        space = cat.space("dlib")
+        space = spaces.choose(cat.spaces(), "dlib")
         pairs = protocols.sample_from_store(cat.image_paths(), 50, seed=0)
         ev = evaluate(cat, space, pairs, calibrate=False)
-        assert cat.space("dlib").threshold is None
+        assert spaces.choose(cat.spaces(), "dlib").threshold is None
     assert len(ev.scores) == len(ev.labels) == len(ev.missing) == len(ev.pair_a) == len(ev.pair_b) == len(ev.folds)
     assert ev.pair_a == pairs.a and not ev.missing.any()
     assert ev.report.auc == pytest.approx(metrics.auc(ev.scores, ev.labels))

@@ -10,9 +10,9 @@ import shutil
 import subprocess
 
 import pytest
+from conftest import DATA, run_cli
 
 import facevault.cli.report  # noqa: F401  (registers the command until cli._register() lists it)
-from conftest import DATA, run_cli
 
 NO_FACE = "Nobody/nobody.jpg"
 IMG_SRC = re.compile(r"<img\b[^>]*?\bsrc=['\"]([^'\"]*)['\"]", re.I)

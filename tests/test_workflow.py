@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
 
 
@@ -106,7 +105,7 @@ def test_reingest_is_idempotent_and_follows_renames(dataset_copy):
     from facevault.store import Catalog
 
     with Catalog(config.resolve()) as cat:
-        stored = cat.vectors(1, 128)
+        stored = cat.vectors(1)
     assert "Tony_Blair/renamed.jpg" in stored.paths and len(stored) == 47
 
 

@@ -1,16 +1,49 @@
-"""The facevault command line: thin commands over the library (click + rich)."""
+"""The facevault command line: parse options, make one call on the Python API, render what it returns.
+
+Command modules load on demand (`facevault --help` and TAB completion import none of them, nor the library
+underneath); each module registers its command on `cli` when it is imported.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
+import sys
 
 import click
 
 from facevault.core.errors import FacevaultError
 
+#: command name -> (module that defines it, one-line help), in the order `--help` lists them
+COMMANDS = {
+    "ingest": ("facevault.cli.ingest", "Detect, align and embed every image of a dataset into the store."),
+    "status": ("facevault.cli.status", "What the store holds: images, identities, spaces."),
+    "evaluate": ("facevault.cli.evaluate", "Verification accuracy, AUC, EER, TAR@FAR and thresholds."),
+    "similarity": ("facevault.cli.similarity", "Identity x identity mean similarity (heatmap + CSV)."),
+    "search": ("facevault.cli.search", "Who is this? Nearest identities, or lookalikes of one."),
+    "verify": ("facevault.cli.verify", "Are two images the same person?"),
+    "report": ("facevault.cli.report", "One HTML report of every space: curves, hardest pairs, health."),
+    "health": ("facevault.cli.health", "Likely mislabels, duplicates, thin identities, bad images."),
+    "models": ("facevault.cli.status", "Every recognizer and detector, its weights and device."),
+    "weights": ("facevault.cli.weights", "Weights files: present, verified, fetch, add your own."),
+}
+
 
 class Group(click.Group):
-    """Turns domain errors into one-line messages and a non-zero exit, never a traceback."""
+    """Loads command modules lazily and turns domain errors into one line and a non-zero exit."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMANDS:
+            importlib.import_module(COMMANDS[name][0])
+        return self.commands.get(name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from the table above, so `--help` imports no command module."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, text) for name, (_, text) in COMMANDS.items()])
 
     def invoke(self, ctx: click.Context):
         try:
@@ -21,43 +54,41 @@ class Group(click.Group):
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="facevault")
-@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
-def cli(verbose: int) -> None:
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug, and tracebacks of failures).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
     """facevault: embed a folder-per-identity face dataset once, then evaluate, compare and search it.
 
-    \b
-    facevault ingest DATASET          detect, align and embed every image into the store
-    facevault status                  what the store holds
-    facevault evaluate                verification accuracy, AUC, EER, TAR@FAR, threshold
-    facevault similarity              identity x identity mean similarity (PNG + CSV)
-    facevault search IMAGE            who is this? / --identity NAME for lookalikes
-    facevault verify A.jpg B.jpg      same person or not, at the calibrated threshold
-    facevault report --out DIR        one HTML page: leaderboard, curves, hardest pairs, health
-    facevault health                  likely mislabels, duplicates, thin identities, bad images
-    facevault models | weights        the models and detectors available, and their weights files
-
     Every command takes --store DIR (env FACEVAULT_STORE, default ./.facevault), --model (default dlib),
-    --detector (default dlib-hog) and --json.
+    --detector (default dlib-hog) and --json. `facevault COMMAND --help` explains each one.
     """
+    ctx.ensure_object(dict)["verbose"] = verbose
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
+def _verbosity(argv: list[str]) -> int:
+    n = 0
+    for a in argv:
+        if a == "--verbose":
+            n += 1
+        elif a.startswith("-") and not a.startswith("--") and set(a[1:]) == {"v"}:
+            n += len(a) - 1
+    return n
+
+
 def main() -> None:
-    cli(prog_name="facevault")
-
-
-def _register() -> None:
-    """Attach the command modules (each adds itself to `cli`)."""
-    from facevault.cli import evaluate# noqa: F401
-    from facevault.cli import health
-    from facevault.cli import ingest
-    from facevault.cli import report
-    from facevault.cli import search
-    from facevault.cli import similarity
-    from facevault.cli import status
-    from facevault.cli import verify
-    from facevault.cli import weights
-
-
-_register()
+    """The console entry point: an unexpected failure is one line and exit 1; `-vv` shows its traceback."""
+    try:
+        cli(prog_name="facevault", standalone_mode=True)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug or an environment problem: say what, keep the traceback for -vv
+        if _verbosity(sys.argv[1:]) >= 2:
+            raise
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        click.echo(f"Error: {type(exc).__name__}: {text[:300]} (run with -vv for the traceback)", err=True)
+        sys.exit(1)

@@ -41,10 +41,23 @@ def space_options(f: Callable) -> Callable:
     return inner
 
 
+def open_vault(store: str | None = None, db: str | None = None, weights_dir: str | None = None,
+               workers: int | None = None):
+    """The store's facade, with settings resolved once (option, then FACEVAULT_* environment, then default)."""
+    from facevault.api import Vault
+
+    return Vault(config.resolve(store, db, weights_dir, workers))
+
+
 def open_catalog(store: str | None, db: str | None, create: bool = False):
     from facevault.store import Catalog
 
     return Catalog(config.resolve(store, db), create=create)
+
+
+weights_option = click.option(
+    "--weights", "weights_dir", type=click.Path(file_okay=False), envvar="FACEVAULT_WEIGHTS",
+    help="Extra folder to look for weights files in (env FACEVAULT_WEIGHTS).")
 
 
 def emit_json(doc: Any) -> None:

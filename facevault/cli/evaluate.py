@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from facevault.services import protocols
-from facevault.core.errors import FacevaultError, NoSpace, ProtocolError
-from facevault.services.evaluate import Evaluation, evaluate, evaluate_all
-from facevault.evaluation.identification import IdentificationReport, identify
-from facevault.evaluation.metrics import METRICS
 from facevault.cli import cli
-from facevault.cli.common import emit_json, open_catalog, pct, stderr, stdout, store_options
+from facevault.cli.common import (
+    emit_json,
+    open_vault,
+    pct,
+    stderr,
+    stdout,
+    store_options,
+)
+from facevault.core.errors import ProtocolError
+from facevault.evaluation.metric import METRICS
+from facevault.services import (
+    protocols,  # the protocol names, and the check of the options that choose one
+)
+
+if TYPE_CHECKING:
+    from facevault.services.evaluate import Evaluation, EvaluationRun
 
 
 @cli.command("evaluate")
@@ -62,72 +72,25 @@ def evaluate_cmd(models: tuple[str, ...], detectors: tuple[str, ...], protocol: 
     no face counts as an error and is reported. `--protocol all` scores every pair of the store from score
     histograms (its threshold is not cross-validated).
     """
-    try:
+    try:  # a usage error (exit 2), before the store is opened
         chosen = protocols.choose_protocol(protocol, pairs_file, sample)
     except ProtocolError as exc:
         raise click.UsageError(str(exc)) from None
-    calibrate = not no_calibrate
-    t0 = time.perf_counter()
-    with open_catalog(store, db) as catalog:
-        spaces = _select(catalog, models, detectors)
-        known = catalog.image_paths()
-        pairs = None
-        if chosen == "pairs":
-            pairs = protocols.read_pairs_file(pairs_file, k=folds, seed=seed)
-        elif chosen == "sample":
-            pairs = protocols.sample_from_store(
-                known, protocols.DEFAULT_SAMPLE if sample is None else sample, seed, folds)
-        results: list = []
-        for space in spaces:
-            stored = catalog.vectors(space.id, space.dim)  # loaded once per space
-            try:
-                if chosen == "identify":
-                    s0 = time.perf_counter()
-                    rep = identify(stored, gallery_per_identity, seed, unknown_fraction, ranks, bootstrap,
-                                   metric=metric)
-                    results.append((space, rep, time.perf_counter() - s0))
-                elif chosen == "all":
-                    results.append(evaluate_all(catalog, space, calibrate, metric=metric, target_far=target_far,
-                                                bootstrap=bootstrap, seed=seed, stored=stored, known=known))
-                else:
-                    results.append(evaluate(catalog, space, pairs, calibrate, metric=metric, target_far=target_far,
-                                            bootstrap=bootstrap, seed=seed, stored=stored, known=known))
-            except FacevaultError as exc:
-                if len(spaces) == 1:
-                    raise
-                stderr.print(f"[yellow]skipped[/] {space.model} / {space.detector} / {space.aligner}: {exc}")
-    if not results:
-        raise ProtocolError("no space could be evaluated (see the messages above)")
-    seconds = time.perf_counter() - t0
-    if chosen == "identify":
-        _identification_out(results, as_json, len(spaces) == 1)
-    elif len(spaces) == 1:
-        if as_json:
-            emit_json(results[0].to_dict())
-        else:
-            _render(results[0])
+    with open_vault(store, db) as vault:
+        run = vault.evaluate(models=models, detectors=detectors, protocol=chosen, pairs=pairs_file, sample=sample,
+                             metric=metric, target_far=target_far, gallery_per_identity=gallery_per_identity,
+                             unknown_fraction=unknown_fraction, ranks=ranks, bootstrap=bootstrap, seed=seed,
+                             folds=folds, calibrate=not no_calibrate)
+    for label, reason in run.skipped:
+        stderr.print(f"[yellow]skipped[/] {label}: {reason}", highlight=False)
+    if as_json:
+        emit_json(run.to_dict())
+    elif run.identification:
+        _identification(run)
+    elif run.single:
+        _render(run.best)
     else:
-        rows = sorted((ev.row() for ev in results), key=lambda r: -r["accuracy"])
-        if as_json:
-            emit_json(rows)
-        else:
-            _leaderboard(rows, results[0], seconds)
-
-
-def _select(catalog, models: tuple[str, ...], detectors: tuple[str, ...]) -> list:
-    """The spaces matching every --model and --detector given (all of them when none is given)."""
-    spaces = catalog.spaces()
-    for m in models or (() if spaces else ("dlib",)):
-        if not any(s.model == m for s in spaces):
-            catalog.space(m)  # raises NoSpace naming what the store has
-    for d in detectors:
-        if not any(s.detector == d for s in spaces):
-            have = sorted({s.detector for s in spaces})
-            raise NoSpace(f"the store has no vectors made with detector {d!r} (it has: {', '.join(have)})")
-    chosen = [s for s in spaces if (not models or s.model in models) and (not detectors or s.detector in detectors)]
-    if not chosen:
-        raise NoSpace(f"no space has model {' or '.join(models)} with detector {' or '.join(detectors)}")
-    return chosen
+        _leaderboard(run.rows(), run.best, run.seconds)
 
 
 def _print(table: Table) -> None:
@@ -188,26 +151,9 @@ def _leaderboard(rows: list[dict], first: Evaluation, seconds: float) -> None:
     stdout.print(f"[dim]{first.report.note}[/]")
 
 
-def _identification_doc(space, rep: IdentificationReport, seconds: float) -> dict:
-    d = rep.to_dict()
-    d.update(space=f"{space.model} / {space.detector} / {space.aligner}", space_id=space.id, model=space.model,
-             detector=space.detector, aligner=space.aligner, images_per_second=space.images_per_second,
-             protocol="identify", seconds=round(seconds, 4))
-    return d
-
-
-def _identification_out(results: list, as_json: bool, single: bool) -> None:
-    docs = [_identification_doc(*r) for r in results]
-    if as_json:
-        if len(docs) == 1 and single:
-            emit_json(docs[0])
-        else:
-            keys = ("model", "detector", "aligner", "space_id", "rank1", "rank1_ci", "rank5", "rank5_ci",
-                    "dir_at_fpir", "probes", "gallery", "identities", "known_probes", "unknown_probes",
-                    "images_per_second")
-            emit_json(sorted(({k: d[k] for k in keys} for d in docs), key=lambda d: -d["rank1"]))
-        return
-    if len(docs) == 1 and single:
+def _identification(run: EvaluationRun) -> None:
+    docs = [r.to_dict() for r in run.results]
+    if run.single:
         d = docs[0]
         t = Table(title=f"identification\nspace  {d['space']}", show_header=False, title_justify="left")
         t.add_column(style="bold")
@@ -231,7 +177,7 @@ def _identification_out(results: list, as_json: bool, single: bool) -> None:
     t = Table(title="identification leaderboard", title_justify="left")
     for col in ("model", "detector", "aligner", "rank-1", "rank-5", "DIR@FPIR=1%", "DIR@FPIR=10%", "probes", "img/s"):
         t.add_column(col, justify="left" if col in ("model", "detector", "aligner") else "right")
-    for d in sorted(docs, key=lambda d: -d["rank1"]):
+    for d in docs:  # best first
         t.add_row(d["model"], d["detector"], d["aligner"], f"{pct(d['rank1'])}{_ci(d['rank1_ci'])}", pct(d["rank5"]),
                   pct(d["dir_at_fpir"].get("0.01")), pct(d["dir_at_fpir"].get("0.1")), str(d["probes"]),
                   "-" if d["images_per_second"] is None else f"{d['images_per_second']:.1f}")

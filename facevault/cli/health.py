@@ -5,9 +5,15 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from facevault.services import health as health_mod
 from facevault.cli import cli
-from facevault.cli.common import emit_json, open_catalog, space_options, stdout, store_options
+from facevault.cli.common import (
+    emit_json,
+    open_vault,
+    space_options,
+    stdout,
+    store_options,
+)
+from facevault.services import health as health_mod  # option defaults only
 
 _SECTIONS = (
     ("mislabels", "likely mislabels: nearer another identity's centroid than their own (own face left out)",
@@ -48,9 +54,9 @@ def health_cmd(model: str | None, detector: str | None, duplicate_threshold: flo
     """Dataset health in one space: faces that look like another identity (likely mislabels), the same face
     filed under two identities, identities too thin to evaluate, and images with no face, several faces
     or errors."""
-    with open_catalog(store, db) as catalog:
-        space = catalog.space(model, detector)
-        rep = health_mod.check(catalog, space, duplicate_threshold, min_faces, limit=max(limit, health_mod.LIMIT))
+    with open_vault(store, db) as vault:
+        rep = vault.health(model=model, detector=detector, duplicate_threshold=duplicate_threshold,
+                           min_faces=min_faces, limit=max(limit, health_mod.LIMIT))  # JSON keeps more rows
     if as_json:
         emit_json(rep.to_dict())
         return

@@ -5,17 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from facevault.core import settings as config
-from facevault.services.ingest.runner import IngestSummary, ingest
-from facevault.faces.pipeline import SpaceSpec
-from facevault.zoo.registry import aligner_for
-from facevault.zoo.registry import detector as detector_entry
-from facevault.zoo.registry import model as model_entry
 from facevault.cli import cli
-from facevault.cli.common import emit_json, open_catalog, space_options, stderr, stdout, store_options
+from facevault.cli.common import (
+    emit_json,
+    open_vault,
+    space_options,
+    stderr,
+    stdout,
+    store_options,
+    weights_option,
+)
+from facevault.core import settings as config
 
 
 class _Rate(TextColumn):
@@ -31,16 +41,18 @@ class _Rate(TextColumn):
 @click.argument("dataset", type=click.Path(path_type=Path))
 @space_options
 @click.option("--aligner", default=None, help="Alignment (default: the recognizer's own; `facevault models` lists them).")
-@click.option("--batch-size", type=int, default=None, help="Faces per recognizer call (default: sized for the device; "
-              "models with a fixed batch are always fed correctly).")
-@click.option("--workers", "-j", type=int, default=None, help="Worker processes (default: the cores available).")
-@click.option("--weights", "weights_dir", type=click.Path(file_okay=False), envvar="FACEVAULT_WEIGHTS",
-              help="Extra folder to look for weights files in (env FACEVAULT_WEIGHTS).")
-@click.option("--limit", type=int, default=None, help="Ingest only the first N images (for a quick look).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Faces per recognizer call (default: sized for the device; models with a fixed batch are always "
+                   "fed correctly).")
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: the cores available; env FACEVAULT_WORKERS).")
+@weights_option
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Ingest only the first N images (for a quick look; images not walked are left as they are).")
 @click.option("--retry-failed", is_flag=True, help="Process again the images that gave no face or an error "
               "in this space (e.g. after changing detector settings); others are still skipped.")
 @store_options
-def ingest_cmd(dataset: Path, model: str, detector: str | None, aligner: str | None, batch_size: int | None,
+def ingest_cmd(dataset: Path, model: str | None, detector: str | None, aligner: str | None, batch_size: int | None,
                workers: int | None, weights_dir: str | None, limit: int | None, retry_failed: bool,
                store: str | None, db: str | None, as_json: bool) -> None:
     """Detect, align and embed every image of DATASET (DATASET/<identity>/**/<image>) once per model.
@@ -48,29 +60,21 @@ def ingest_cmd(dataset: Path, model: str, detector: str | None, aligner: str | N
     Idempotent by content: a second run embeds only new or changed images, renamed files keep their
     vectors, and an interrupted run resumes where it stopped. Bad images are counted and skipped.
     """
-    model = model or config.DEFAULT_MODEL
-    model_entry(model)
-    detector = detector or config.DEFAULT_DETECTOR
-    detector_entry(detector)
-    aligner_for(model, aligner)  # an aligner this model cannot use is refused before any work
-    spec = SpaceSpec(model, detector, aligner)
-    workers = workers or config.default_workers()
-    from facevault.services.devices import recognizer_device
+    from facevault.api import recognizer_device
 
-    device = recognizer_device(model)
+    model = model or config.DEFAULT_MODEL
+    detector = detector or config.DEFAULT_DETECTOR
+    device = recognizer_device(model)  # also refuses an unknown model before anything is created
     if not as_json:
         stderr.print(f"{model}: {device}", highlight=False)
-    with open_catalog(store, db, create=True) as catalog:
-        with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), _Rate(),
-                      TextColumn("eta"), TimeRemainingColumn(), TimeElapsedColumn(), console=stderr,
-                      transient=as_json, disable=as_json) as bar:
-            task = bar.add_task("ingest", total=None)
-
-            def progress(done: int, total: int, _res) -> None:
-                bar.update(task, completed=done, total=total)
-
-            summary = ingest(catalog, dataset, spec, workers=workers, weights_dir=weights_dir, progress=progress,
-                             limit=limit, batch_size=batch_size, retry_failed=retry_failed)
+    with open_vault(store, db, weights_dir, workers) as vault, \
+            Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), _Rate(), TextColumn("eta"),
+                     TimeRemainingColumn(), TimeElapsedColumn(), console=stderr, transient=as_json,
+                     disable=as_json) as bar:
+        task = bar.add_task("ingest", total=None)
+        summary = vault.ingest(dataset, model, detector, aligner, batch_size=batch_size, limit=limit,
+                               retry_failed=retry_failed,
+                               progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
         emit_json({**summary.to_dict(), "device": device})
     else:
@@ -80,7 +84,7 @@ def ingest_cmd(dataset: Path, model: str, detector: str | None, aligner: str | N
             f"interrupted: {summary.processed} images saved; run the same command again to resume")
 
 
-def _render(s: IngestSummary) -> None:
+def _render(s) -> None:
     t = Table(title=f"ingest  {s.root}\nspace  {s.space}", show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column(justify="right")
@@ -95,6 +99,8 @@ def _render(s: IngestSummary) -> None:
     for kind, n in sorted(s.errors.items()):
         rows.append((f"error: {kind}", n))
     rows.append(("time", f"{s.seconds:.1f} s ({s.images_per_second:.1f} images/s, {s.workers} workers)"))
+    if not s.complete:
+        rows.append(("partial run (--limit)", "images not walked were left as they are"))
     for k, v in rows:
         t.add_row(k, str(v))
     stdout.print(t)

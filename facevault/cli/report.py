@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from facevault.services.report import build as report_mod
 from facevault.cli import cli
-from facevault.cli.common import emit_json, open_catalog, pct, stdout, store_options
+from facevault.cli.common import emit_json, open_vault, pct, stdout, store_options
+from facevault.services import report as report_mod  # option defaults only
 
 
 @cli.command("report")
@@ -36,11 +36,11 @@ def report_cmd(out: Path, pairs_file: Path | None, sample: int | None, seed: int
     Nothing in the store changes (thresholds are not stored; use `facevault evaluate` for that)."""
     if pairs_file is not None and sample is not None:
         raise click.UsageError("give --pairs-file FILE or --sample N, not both")
-    with open_catalog(store, db) as catalog:
-        rep = report_mod.build(catalog, out, pairs_file, sample, seed, folds, top, hard, weights_dir)
-    paths = report_mod.write(rep)
+    with open_vault(store, db, weights_dir) as vault:
+        rep = vault.report(out, pairs=pairs_file, sample=sample, seed=seed, folds=folds, top_identities=top,
+                           hard_pairs=hard)
     if as_json:
-        emit_json({**rep.doc, "files": {k: str(v) for k, v in paths.items()}})
+        emit_json({**rep.doc, "files": {k: str(v) for k, v in rep.files.items()}})
         return
     t = Table(title=f"leaderboard  ({rep.doc['protocol']['name']}, {rep.doc['protocol']['pairs']} pairs)",
               title_justify="left")
@@ -50,5 +50,5 @@ def report_cmd(out: Path, pairs_file: Path | None, sample: int | None, seed: int
         t.add_row(str(r["rank"]), r["space"], pct(r["accuracy"]), f"{r['auc']:.4f}", pct(r["eer"]),
                   f"{r['threshold_used']:.4f}" + ("" if r["threshold_stored"] else " *"))
     stdout.print(t)
-    for k, p in paths.items():
+    for k, p in rep.files.items():
         stdout.print(f"{k:5s} {p}", highlight=False)

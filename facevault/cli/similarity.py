@@ -7,9 +7,15 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from facevault.services import similarity as sim_mod
 from facevault.cli import cli
-from facevault.cli.common import emit_json, open_catalog, space_options, stdout, store_options
+from facevault.cli.common import (
+    emit_json,
+    open_vault,
+    space_options,
+    stdout,
+    store_options,
+)
+from facevault.services import similarity as sim_mod  # option defaults only
 
 
 @cli.command("similarity")
@@ -21,7 +27,7 @@ from facevault.cli.common import emit_json, open_catalog, space_options, stdout,
 @click.option("--top", type=int, default=sim_mod.DEFAULT_TOP, show_default=True,
               help="Without --identities, keep this many identities with the most faces (0: all).")
 @click.option("--order", type=click.Choice(sim_mod.ORDERS), default="cluster", show_default=True,
-              help="Row order: average-linkage clustering (lookalikes side by side) or by name.")
+              help="Row order: average-linkage clustering with optimal leaf order (lookalikes side by side) or by name.")
 @click.option("--pairs", "n_pairs", type=int, default=10, show_default=True, help="Most similar identity pairs to list.")
 @store_options
 def similarity_cmd(model: str | None, detector: str | None, out: Path | None, csv_path: Path | None, identities: str | None,
@@ -31,23 +37,20 @@ def similarity_cmd(model: str | None, detector: str | None, out: Path | None, cs
     if out and out.suffix.lower() not in (".png", ".svg"):
         raise click.BadParameter("the heatmap is written as .png or .svg", param_hint="--out")
     names = [n.strip() for n in identities.split(",") if n.strip()] if identities else None
-    with open_catalog(store, db) as catalog:
-        space = catalog.space(model, detector)
-        stored = catalog.vectors(space.id, space.dim)
-    result = sim_mod.compute(stored, names, top or None, order)
-    label = f"{space.model} / {space.detector} / {space.aligner}"
+    with open_vault(store, db) as vault:
+        result = vault.similarity(model=model, detector=detector, identities=names, top=top, order=order)
     if out:
-        sim_mod.write_heatmap(result, out, f"mean cosine similarity - {label}")
+        result.write_heatmap(out)
     if csv_path:
-        sim_mod.write_csv(result, csv_path)
+        result.write_csv(csv_path)
     if as_json:
         doc = result.to_dict()
         png = out if out and out.suffix.lower() == ".png" else None
-        doc.update(space=label, order=result.order, heatmap=str(out) if out else None, png=str(png) if png else None,
+        doc.update(heatmap=str(out) if out else None, png=str(png) if png else None,
                    csv=str(csv_path) if csv_path else None)
         emit_json(doc)
         return
-    t = Table(title=f"most similar identities  ({label})", title_justify="left")
+    t = Table(title=f"most similar identities  ({result.space})", title_justify="left")
     t.add_column("identity")
     t.add_column("identity")
     t.add_column("mean cosine", justify="right")

@@ -7,45 +7,36 @@ import os
 import click
 from rich.table import Table
 
-from facevault.zoo import registry
 from facevault.cli import cli
-from facevault.cli.common import emit_json, open_catalog, stdout, store_options
+from facevault.cli.common import emit_json, open_vault, stdout, store_options
 
 
 @cli.command("status")
 @store_options
 def status_cmd(store: str | None, db: str | None, as_json: bool) -> None:
-    """What the store holds: images, identities and every embedding space with its counts and threshold."""
-    with open_catalog(store, db) as catalog:
-        stats = catalog.stats()
-        spaces = catalog.spaces()
-        root = catalog.get_meta("dataset_root")
-        doc = {
-            "store": str(catalog.settings.store), "dataset_root": root, "images": stats["images"],
-            "identities": stats["identities"],
-            "spaces": [
-                {"id": sp.id, "model": sp.model, "detector": sp.detector, "aligner": sp.aligner, "dim": sp.dim,
-                 "vectors": stats["spaces"][sp.id]["vectors"], "scans": stats["spaces"][sp.id]["scans"],
-                 "threshold": sp.threshold, "threshold_source": sp.threshold_source,
-                 "images_per_second": sp.images_per_second, "revision": sp.revision}
-                for sp in spaces
-            ],
-        }
+    """What the store holds: images, identities and every embedding space with its counts and threshold,
+    and the device FAISS searches run on."""
+    from facevault.api import index_device
+
+    with open_vault(store, db) as vault:
+        st = vault.status()
+    doc = {**st.to_dict(), "index_device": index_device()}
     if as_json:
         emit_json(doc)
         return
-    imgs = doc["images"]
-    stdout.print(f"store    {doc['store']}\ndataset  {root}\nimages   {sum(imgs.values())} "
-                 f"({', '.join(f'{k} {v}' for k, v in sorted(imgs.items()))}), identities {doc['identities']}")
+    imgs = st.images
+    stdout.print(f"store    {st.store}\ndataset  {st.dataset_root}\nimages   {sum(imgs.values())} "
+                 f"({', '.join(f'{k} {v}' for k, v in sorted(imgs.items()))}), identities {st.identities}\n"
+                 f"search   {doc['index_device']}", highlight=False)
     t = Table(title="embedding spaces", title_justify="left")
     for col in ("model", "detector", "aligner", "dim", "vectors", "no face", "errors", "threshold", "img/s"):
         t.add_column(col, justify="right" if col not in ("model", "detector", "aligner") else "left")
-    for sp in doc["spaces"]:
-        sc = sp["scans"]
-        t.add_row(sp["model"], sp["detector"], sp["aligner"], str(sp["dim"]), str(sp["vectors"]),
+    for sp in st.spaces:
+        sc = sp.scans
+        t.add_row(sp.model, sp.detector, sp.aligner, str(sp.dim), str(sp.vectors),
                   str(sc.get("no-face", 0)), str(sc.get("error", 0)),
-                  "-" if sp["threshold"] is None else f"{sp['threshold']:.4f}",
-                  "-" if sp["images_per_second"] is None else f"{sp['images_per_second']:.1f}")
+                  "-" if sp.threshold is None else f"{sp.threshold:.4f}",
+                  "-" if sp.images_per_second is None else f"{sp.images_per_second:.1f}")
     stdout.print(t)
 
 
@@ -59,21 +50,15 @@ def models_cmd(weights_dir: str | None, as_json: bool) -> None:
     For a missing file it says how to get it: `facevault weights fetch NAME`, the face-recognition-models
     package, deepface's own download on first use, or where to place it by hand.
     """
-    from facevault.weights import manifest
+    from facevault.api import models
 
-    rows = []
-    for e in list(registry.models().values()) + list(registry.detectors().values()):
-        files = manifest.availability(e, weights_dir)
-        ready = all(f["present"] for f in files)
-        rows.append({"name": e.name, "kind": e.kind, "source": e.source, "input": e.input or None, "dim": e.dim,
-                     "aligner": e.aligner, "aligners": list(e.aligners), "weights": files, "ready": ready,
-                     "description": e.description})
+    rows = models(weights_dir)
     if as_json:
         emit_json(rows)
         return
     for kind, title in (("recognizer", "recognizers"), ("detector", "detectors")):
         t = Table(title=title, title_justify="left")
-        cols = ["name", "source", "input", "dim", "aligner", "here?", "found at / how to get"]
+        cols = ["name", "source", "input", "dim", "aligner", "runs on", "here?", "found at / how to get"]
         if kind == "detector":
             cols = [c for c in cols if c not in ("dim", "aligner")]
         for col in cols:
@@ -89,7 +74,7 @@ def models_cmd(weights_dir: str | None, as_json: bool) -> None:
             lines = [_short(f["path"]) if f["present"] else (f"{f['file']}: " if many else "") + f["how"]
                      for f in r["weights"]]
             where = "\n".join(dict.fromkeys(lines)) or "-"
-            cells = [r["name"], r["source"], r["input"] or "-", str(r["dim"] or "-"), aligner, here, where]
+            cells = [r["name"], r["source"], r["input"] or "-", str(r["dim"] or "-"), aligner, r["device"], here, where]
             if kind == "detector":
                 del cells[3:5]
             t.add_row(*cells)

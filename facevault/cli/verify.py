@@ -6,31 +6,36 @@ from pathlib import Path
 
 import click
 
-from facevault.services import verify as verify_mod
-from facevault.faces.pipeline import Pipeline, SpaceSpec
 from facevault.cli import cli
-from facevault.cli.common import emit_json, open_catalog, space_options, stderr, stdout, store_options
+from facevault.cli.common import (
+    emit_json,
+    open_vault,
+    space_options,
+    stderr,
+    stdout,
+    store_options,
+    weights_option,
+)
 
 
 @cli.command("verify")
 @click.argument("image_a", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("image_b", type=click.Path(dir_okay=False, path_type=Path))
 @space_options
-@click.option("--weights", "weights_dir", type=click.Path(file_okay=False), envvar="FACEVAULT_WEIGHTS",
-              help="Extra folder to look for weights files in.")
+@click.option("--threshold", type=click.FloatRange(-1, 1), default=None,
+              help="Cosine threshold for the verdict (default: the one `evaluate` calibrated for the space).")
+@weights_option
 @store_options
-def verify_cmd(image_a: Path, image_b: Path, model: str | None, detector: str | None, weights_dir: str | None,
-               store: str | None, db: str | None, as_json: bool) -> None:
+def verify_cmd(image_a: Path, image_b: Path, model: str | None, detector: str | None, threshold: float | None,
+               weights_dir: str | None, store: str | None, db: str | None, as_json: bool) -> None:
     """Are IMAGE_A and IMAGE_B the same person? (like deepface's DeepFace.verify)
 
     Both images are embedded in the store's space (its detector, aligner and model; the subject face is the
     largest face nearest the centre) and their cosine similarity is compared with the threshold
     `facevault evaluate` calibrated for that space. Without one, the score is printed with no verdict.
     """
-    with open_catalog(store, db) as catalog:
-        space = catalog.space(model, detector)
-    pipeline = Pipeline(SpaceSpec(space.model, space.detector, space.aligner), weights_dir)
-    res = verify_mod.verify(space, pipeline, image_a, image_b)
+    with open_vault(store, db, weights_dir) as vault:
+        res = vault.verify(image_a, image_b, model=model, detector=detector, threshold=threshold)
     if as_json:
         doc = res.to_dict()
         emit_json({k: doc[k] for k in ("a", "b", "score", "threshold", "threshold_source", "verdict", "space",

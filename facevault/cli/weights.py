@@ -5,16 +5,23 @@ from __future__ import annotations
 import os
 
 import click
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
-from facevault.weights import manifest
+from facevault import api
 from facevault.cli import cli
 from facevault.cli.common import emit_json, stderr, stdout
 
 _weights_option = click.option(
     "--weights", "weights_dir", type=click.Path(file_okay=False), envvar="FACEVAULT_WEIGHTS",
-    help="Extra folder to look for weights files in (env FACEVAULT_WEIGHTS; default: the repository's weights/).")
+    help="Extra folder to look for weights files in, searched first (env FACEVAULT_WEIGHTS); then the per-user "
+         "data folder, a checkout's weights/, $DEEPFACE_HOME/.deepface/weights.")
 _json_option = click.option("--json", "as_json", is_flag=True,
                             help="Print one JSON document on stdout instead of tables.")
 _verify_option = click.option("--verify", is_flag=True, help="Also hash files over 200 MB (slow).")
@@ -32,6 +39,7 @@ def weights_group(ctx: click.Context, weights_dir: str | None, verify: bool, as_
     facevault weights                          the table (same as `facevault weights status`)
     facevault weights fetch NAME               download NAME, verify its sha256, put it in place
     facevault weights add FILE --like MODEL    register your own ONNX recognizer (MODEL's preprocessing)
+    facevault weights export-adaface CKPT OUT  AdaFace PyTorch checkpoint -> ONNX (needs torch)
     """
     if ctx.invoked_subcommand is None:
         _show(weights_dir, verify, as_json)
@@ -47,7 +55,7 @@ def status_cmd(weights_dir: str | None, verify: bool, as_json: bool) -> None:
 
 
 def _show(weights_dir: str | None, verify: bool, as_json: bool) -> None:
-    rows = manifest.status(weights_dir, verify=verify)
+    rows = api.weights_status(weights_dir, verify=verify)
     if as_json:
         emit_json([r.to_dict() for r in rows])
         return
@@ -78,7 +86,7 @@ def _size(n: int | None) -> str:
 @weights_group.command("fetch")
 @click.argument("name")
 @click.option("--dest", type=click.Path(file_okay=False), default=None,
-              help="Folder to put the file in (default: $FACEVAULT_WEIGHTS or the repository's weights/; "
+              help="Folder to put the file in (default: $FACEVAULT_WEIGHTS, else the per-user data folder; "
                    "deepface's files go to $DEEPFACE_HOME/.deepface/weights).")
 @click.option("--force", is_flag=True, help="Download again even if a copy is present.")
 @_json_option
@@ -87,7 +95,7 @@ def fetch_cmd(name: str, dest: str | None, force: bool, as_json: bool) -> None:
     with Progress(TextColumn(f"[bold]{name}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   console=stderr, transient=True, disable=as_json) as bar:
         task = bar.add_task("fetch", total=None)
-        result = manifest.fetch(name, dest, force=force,
+        result = api.fetch_weights(name, dest, force=force,
                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
         emit_json(result.to_dict())
@@ -107,12 +115,12 @@ def add_cmd(file: str, like: str, name: str | None, as_json: bool) -> None:
     """Register your own ONNX recognizer FILE with the preprocessing of --like MODEL.
 
     The file is checked with onnxruntime (one ~112x112 image input; its real output size is read), copied
-    into the weights folder ($FACEVAULT_WEIGHTS or the repository's weights/) and recorded in
+    into the weights folder ($FACEVAULT_WEIGHTS, else the per-user data folder) and recorded in
     user-models.json there. Then `facevault ingest DATASET --model NAME` uses it.
     """
-    entry = manifest.add(file, like, name)
+    entry = api.register_model(file, like, name)
     doc = {"name": entry.name, "like": like, "dim": entry.dim, "input": entry.input, "aligner": entry.aligner,
-           "file": entry.weights[0], "path": str(manifest.locate(entry.weights[0])),
+           "file": entry.weights[0], "path": str(api.weights_path(entry.weights[0])),
            "registry": str(os.path.join(_user_folder(), "user-models.json"))}
     if as_json:
         emit_json(doc)
@@ -122,6 +130,25 @@ def add_cmd(file: str, like: str, name: str | None, as_json: bool) -> None:
 
 
 def _user_folder() -> str:
-    from facevault.zoo import user
+    from facevault.core.paths import writable_weights_dir
 
-    return str(user.folder())
+    return str(writable_weights_dir())
+
+
+@weights_group.command("export-adaface")
+@click.argument("ckpt", type=click.Path(exists=True, dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--arch", default="ir_101", show_default=True, help="IR depth: ir_18, ir_34, ir_50, ir_100 or ir_101.")
+@click.option("--opset", type=click.IntRange(9, None), default=17, show_default=True, help="ONNX opset.")
+@click.option("--tolerance", type=click.FloatRange(0, None), default=1e-4, show_default=True,
+              help="Largest |onnxruntime - torch| accepted on a random batch.")
+def export_adaface_cmd(ckpt: str, out: str, arch: str, opset: int, tolerance: float) -> None:
+    """Export AdaFace checkpoint CKPT (.ckpt) as ONNX file OUT and check onnxruntime agrees with PyTorch.
+
+    No code from the checkpoint runs (only torch's tensor rebuilders are resolved). Needs torch, CPU build:
+    pip install torch --index-url https://download.pytorch.org/whl/cpu, then pip install 'facevault[export]'.
+    """
+    result = api.export_adaface(ckpt, out, arch=arch, opset=opset, tolerance=tolerance)
+    stdout.print("\n".join(result.lines()), highlight=False, markup=False)
+    if not result.ok:
+        raise click.ClickException(f"exported model differs from torch by {result.max_diff:.3g} > {tolerance:g}")

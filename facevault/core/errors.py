@@ -17,6 +17,12 @@ class StoreNotFound(FacevaultError):
     kind = "store-not-found"
 
 
+class StoreError(FacevaultError):
+    """The store cannot be opened or written: bad URL, missing driver, corrupt or newer database, full disk."""
+
+    kind = "store"
+
+
 class StoreLocked(FacevaultError):
     """Another facevault process is writing to this store."""
 

@@ -1,10 +1,12 @@
-"""Settings: CLI option, then environment variable (FACEVAULT_*), then default."""
+"""Settings, resolved once: CLI option (or API argument), then environment variable (FACEVAULT_*), then default."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from facevault.core.errors import FacevaultError
 
 DEFAULT_STORE = ".facevault"
 DEFAULT_MODEL = "dlib"
@@ -13,24 +15,56 @@ DEFAULT_DETECTOR = "dlib-hog"
 
 @dataclass(frozen=True)
 class Settings:
+    """Where a store lives and how its catalog is reached; every layer reads these, none re-reads the env."""
+
     store: Path
     db_url: str
+    weights_dir: str | None = None  # an extra folder searched first for weights files
+    workers: int = 1
 
     @property
     def index_dir(self) -> Path:
         return self.store / "indices"
 
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
 
-def resolve(store: str | os.PathLike | None = None, db: str | None = None) -> Settings:
+    @property
+    def default_db(self) -> bool:
+        """The catalog is the SQLite file inside the store (not a URL the user gave)."""
+        return self.db_url == _sqlite_url(self.store)
+
+
+def _sqlite_url(store: Path) -> str:
+    return f"sqlite:///{(store / 'catalog.db').resolve()}"
+
+
+def _env_int(name: str) -> int | None:
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise FacevaultError(f"${name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise FacevaultError(f"${name} must be at least 1, not {value}")
+    return value
+
+
+def resolve(store: str | os.PathLike | None = None, db: str | None = None, weights_dir: str | os.PathLike | None = None,
+            workers: int | None = None) -> Settings:
+    """Settings from explicit values, then FACEVAULT_STORE / _DB / _WEIGHTS / _WORKERS, then defaults."""
     store_path = Path(store or os.environ.get("FACEVAULT_STORE") or DEFAULT_STORE).expanduser()
-    url = db or os.environ.get("FACEVAULT_DB") or f"sqlite:///{(store_path / 'catalog.db').resolve()}"
-    return Settings(store=store_path, db_url=url)
+    url = db or os.environ.get("FACEVAULT_DB") or _sqlite_url(store_path)
+    weights = weights_dir or os.environ.get("FACEVAULT_WEIGHTS") or None
+    return Settings(store=store_path, db_url=url, weights_dir=str(weights) if weights else None,
+                    workers=workers or _env_int("FACEVAULT_WORKERS") or default_workers())
 
 
 def default_workers() -> int:
-    env = os.environ.get("FACEVAULT_WORKERS")
-    if env:
-        return max(1, int(env))
+    """The cores this process may use."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux

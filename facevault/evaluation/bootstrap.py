@@ -2,20 +2,26 @@
 scored pairs, and TAR@FAR from a score histogram (all-pairs protocols).
 
 Percentile intervals, seeded; each resample is drawn as counts (one binomial number, per-item counts, or a
-multinomial over bins) so that thousands of them stay cheap. Conventions as in `facevault.evaluation.metrics`.
+multinomial over bins) so that thousands of them stay cheap. Conventions as in `facevault.evaluation.counts`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from facevault.evaluation.metrics import _allowed, _check, _enough, _far_check, _need_both
+from facevault.evaluation.counts import (
+    allowed_false_accepts,
+    check_far,
+    check_pairs,
+    enough_negatives,
+    need_both,
+)
+from facevault.evaluation.histogram import ScoreHistogram
 
-if TYPE_CHECKING:
-    from facevault.evaluation.histogram import ScoreHistogram
+__all__ = ["bootstrap_histogram_tar_at_far", "bootstrap_proportion_ci", "bootstrap_tar_at_far"]
 
 
 def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -56,7 +62,7 @@ def _resampled_tars(pos_asc: np.ndarray, pos_counts: np.ndarray, neg_desc: np.nd
     rows = np.arange(len(neg_counts))
     out = np.empty((len(neg_counts), len(fars)))
     for c, far in enumerate(fars):
-        k = _allowed(n, far) + 1
+        k = allowed_false_accepts(n, far) + 1
         if k > n:
             out[:, c] = 1.0
             continue
@@ -77,11 +83,11 @@ def bootstrap_tar_at_far(
     chosen anew on each resample's negatives. Vectorised: each resample is a row of counts over the
     sorted scores. None for targets with fewer than 1/far negatives, and for all when draws == 0.
     """
-    s, lab = _check(scores, labels)
-    p, n = _need_both(lab)
+    s, lab = check_pairs(scores, labels)
+    p, n = need_both(lab)
     for far in fars:
-        _far_check(far)
-    ok = [f for f in fars if _enough(n, f)]
+        check_far(far)
+    ok = [f for f in fars if enough_negatives(n, f)]
     if draws <= 0 or not ok:
         return [None] * len(fars)
     pos_asc, neg_desc = np.sort(s[lab]), np.sort(s[~lab])[::-1]
@@ -101,9 +107,9 @@ def bootstrap_histogram_tar_at_far(
 ) -> list[tuple[float, float] | None]:
     """bootstrap_tar_at_far for histograms: a resample of the pairs is a multinomial draw over the bins."""
     for far in fars:
-        _far_check(far)
+        check_far(far)
     p, n = h.positives, h.negatives
-    ok = [f for f in fars if _enough(n, f)]
+    ok = [f for f in fars if enough_negatives(n, f)]
     if draws <= 0 or not ok or p == 0:
         return [None] * len(fars)
     used = np.flatnonzero((h.pos + h.neg) > 0)[::-1]  # descending score; empty bins change nothing
@@ -116,7 +122,7 @@ def bootstrap_histogram_tar_at_far(
         cum_p = np.cumsum(rng.multinomial(p, pp / pp.sum(), size=m), axis=1)
         cum_n = np.cumsum(rng.multinomial(n, pn / pn.sum(), size=m), axis=1)
         for c, far in enumerate(ok):
-            top = (cum_n <= _allowed(n, far)).sum(axis=1)  # bins accepted from the top
+            top = (cum_n <= allowed_false_accepts(n, far)).sum(axis=1)  # bins accepted from the top
             tars[start:start + m, c] = np.where(top > 0, cum_p[np.arange(m), np.maximum(top - 1, 0)], 0) / p
     cis = {f: _interval(tars[:, c], level) for c, f in enumerate(ok)}
     return [cis.get(f) for f in fars]

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facevault.evaluation import metrics
-from facevault.store import StoredVectors, identity_groups
 from facevault.core.errors import ProtocolError
+from facevault.core.types import StoredVectors, identity_groups
+from facevault.evaluation.bootstrap import bootstrap_proportion_ci
+from facevault.evaluation.metric import check_metric, in_metric_units, metric_scores
 
 FPIRS = (0.01, 0.1)
 
@@ -106,10 +107,10 @@ def _split(identities: list[str | None], g: int, seed: int, unknown_fraction: fl
 def _scores(stored: StoredVectors, rows: np.ndarray, gal: np.ndarray, metric: str) -> np.ndarray:
     cos = stored.matrix[rows] @ stored.matrix[gal].T
     if metric != "euclidean":
-        return metrics.metric_scores(cos, metric)
+        return metric_scores(cos, metric)
     norms = stored.norms if stored.norms is not None else np.full(len(stored), np.nan)
     try:
-        return metrics.metric_scores(cos, metric, norms[rows][:, None], norms[gal][None, :])
+        return metric_scores(cos, metric, norms[rows][:, None], norms[gal][None, :])
     except ValueError:
         raise ProtocolError("euclidean distance is unavailable: this space's vectors were stored without their raw "
                             "norms (use --metric euclidean_l2 or cosine)") from None
@@ -124,7 +125,7 @@ def _open_point(unknown_best: np.ndarray, known_score: np.ndarray, known_hit: np
     v = np.sort(unknown_best)[::-1][allowed]  # accept scores above the (allowed + 1)-th highest unknown
     dir_ = float(np.mean(known_hit & (known_score > v)))
     thr = float(np.nextafter(v, np.inf))
-    return OpenSetPoint(f, dir_, float(np.mean(unknown_best > v)), metrics.in_metric_units(thr, metric), True)
+    return OpenSetPoint(f, dir_, float(np.mean(unknown_best > v)), in_metric_units(thr, metric), True)
 
 
 def identify(
@@ -140,7 +141,7 @@ def identify(
     block: int = 2048,
 ) -> IdentificationReport:
     """Rank-1/rank-5 with bootstrap CIs (resampling probes), CMC for ranks 1..`ranks`, and DIR at each FPIR."""
-    metrics.check_metric(metric)
+    check_metric(metric)
     g = int(gallery_per_identity)
     if g < 1:
         raise ProtocolError("--gallery-per-identity must be at least 1")
@@ -189,8 +190,8 @@ def identify(
             + (f"95% CIs: percentile bootstrap, {bootstrap} resamples of the probes" if bootstrap > 0 else "no CIs"))
     return IdentificationReport(
         rank1=k1 / n_p, rank5=k5 / n_p, cmc=_read_only(cmc.astype(float)),
-        rank1_ci=metrics.bootstrap_proportion_ci(k1, n_p, bootstrap, seed),
-        rank5_ci=metrics.bootstrap_proportion_ci(k5, n_p, bootstrap, seed),
+        rank1_ci=bootstrap_proportion_ci(k1, n_p, bootstrap, seed),
+        rank5_ci=bootstrap_proportion_ci(k5, n_p, bootstrap, seed),
         dir_at_fpir={p.fpir_target: p.dir for p in points},
         probes=n_p, gallery=len(gal), identities=n_id, gallery_per_identity=g,
         unknown_identities=int(unknown.sum()), known_probes=int(is_known.sum()),

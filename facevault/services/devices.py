@@ -9,7 +9,10 @@ from facevault.zoo import registry
 
 
 def _onnxruntime() -> str:
-    import onnxruntime
+    try:
+        import onnxruntime
+    except ImportError:
+        return "onnxruntime not installed (pip install 'facevault[cpu]')"
 
     providers = onnxruntime.get_available_providers()
     return "onnxruntime CUDA" if "CUDAExecutionProvider" in providers else "onnxruntime CPU"
@@ -39,8 +42,24 @@ def recognizer_device(model: str) -> str:
     return _onnxruntime()
 
 
+def detector_device(detector: str) -> str:
+    """Where a detector runs: dlib's HOG/MMOD, OpenCV's DNN (YuNet), onnxruntime, or deepface's engine."""
+    entry = registry.detector(detector)
+    if entry.source == "deepface":
+        return "deepface (its backend's own framework)"
+    target = entry.target.split(":")[-1]
+    if target.startswith("Dlib"):
+        return _dlib()
+    if target == "YuNet":
+        return "OpenCV CPU"
+    return _onnxruntime()
+
+
 def index_device() -> str:
-    import faiss
+    try:
+        import faiss
+    except ImportError:
+        return "faiss not installed (pip install 'facevault[cpu]')"
 
     try:
         return "faiss GPU" if faiss.get_num_gpus() > 0 else "faiss CPU"

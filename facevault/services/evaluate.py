@@ -1,8 +1,10 @@
-"""Verification from stored vectors: pairs in, a report out; no network runs per pair.
+"""Verification and identification from stored vectors, for one space or a leaderboard of several.
 
-A pairs list (a file or a seeded sample) is scored pair by pair and cross-validated over its folds. The
-`all` protocol scores every pair of the stored vectors in blocks of matrix products into fixed-bin score
-histograms, so LFW's 87M pairs take bounded memory and are never sorted. Either way the chosen operating
+`run` is the one entry point (the CLI's `evaluate`, the report and the Python API all call it): it resolves
+the protocol, loads its pairs once and each space's vectors once, and evaluates every space. A pairs list (a
+file or a seeded sample) is scored pair by pair and cross-validated over its folds; the `all` protocol scores
+every pair of the stored vectors from score histograms (`facevault.evaluation.allpairs`), so LFW's 87M pairs
+take bounded memory; `identify` splits each identity's faces into gallery and probes. The chosen operating
 point (best accuracy, or a target FAR) can be stored on the space as its search threshold (cosine only).
 """
 
@@ -13,25 +15,52 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from facevault.evaluation import metrics
-from facevault.store import Catalog, StoredVectors
-from facevault.core.errors import ProtocolError
+from facevault.core.errors import FacevaultError, NoSpace, ProtocolError
+from facevault.core.types import SpaceRecord, StoredVectors
+from facevault.evaluation.allpairs import all_pairs_histogram, pair_counts
+from facevault.evaluation.curves import (
+    ALL_PAIRS_FARS,
+    DEFAULT_FARS,
+    TarAtFar,
+    tar_at_far,
+)
+from facevault.evaluation.histogram import ScoreHistogram, histogram_tar_at_far
+from facevault.evaluation.identification import IdentificationReport, identify
+from facevault.evaluation.metric import check_metric, in_metric_units, metric_scores
+from facevault.evaluation.verification import (
+    VerificationReport,
+    histogram_report,
+    verification_report,
+)
+from facevault.services import protocols
 from facevault.services.protocols import Pairs
+from facevault.store import Catalog
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Evaluation", "EvaluationRun", "Identification", "evaluate", "evaluate_all", "identification", "run"]
+
+_IDENTIFY_ROW = ("model", "detector", "aligner", "space_id", "rank1", "rank1_ci", "rank5", "rank5_ci", "dir_at_fpir",
+                 "probes", "gallery", "identities", "known_probes", "unknown_probes", "images_per_second")
+
+
+def _facts(space: SpaceRecord) -> dict:
+    return {"space": space.label, "space_id": space.id, "model": space.model, "detector": space.detector,
+            "aligner": space.aligner, "images_per_second": space.images_per_second}
 
 
 @dataclass
 class Evaluation:
     """A verification report for one space and protocol, plus the arrays plots and reports need."""
 
-    space: str
+    space: str  # the space's label
     space_id: int
     protocol: str
-    report: metrics.VerificationReport
+    report: VerificationReport
     not_ingested: int
     missing_examples: list[str]
     seconds: float
@@ -49,7 +78,7 @@ class Evaluation:
     pair_a: list[str] | None = field(default=None, repr=False)
     pair_b: list[str] | None = field(default=None, repr=False)
     folds: np.ndarray | None = field(default=None, repr=False)
-    histogram: metrics.ScoreHistogram | None = field(default=None, repr=False)  # `all`: bins in score units
+    histogram: ScoreHistogram | None = field(default=None, repr=False)  # `all`: bins in score units
 
     def to_dict(self) -> dict:
         d = self.report.to_dict()
@@ -71,34 +100,86 @@ class Evaluation:
                 "images_per_second": self.images_per_second}
 
 
+@dataclass
+class Identification:
+    """An identification report for one space."""
+
+    space: str
+    space_id: int
+    report: IdentificationReport
+    seconds: float
+    model: str = ""
+    detector: str = ""
+    aligner: str = ""
+    images_per_second: float | None = None
+    protocol: str = "identify"
+
+    def to_dict(self) -> dict:
+        d = self.report.to_dict()
+        d.update(space=self.space, space_id=self.space_id, model=self.model, detector=self.detector,
+                 aligner=self.aligner, images_per_second=self.images_per_second, protocol=self.protocol,
+                 seconds=round(self.seconds, 4))
+        return d
+
+    def row(self) -> dict:
+        """One leaderboard row."""
+        d = self.to_dict()
+        return {k: d[k] for k in _IDENTIFY_ROW}
+
+
+@dataclass
+class EvaluationRun:
+    """Every space evaluated on one protocol: `results` best first (verification: accuracy, then AUC;
+    identification: rank-1), the spaces that could not be evaluated in `skipped` as (label, reason)."""
+
+    protocol: str  # the protocol chosen: pairs, sample, all or identify
+    results: list  # Evaluation (pairs, sample, all) or Identification (identify), one per space
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    single: bool = False  # one space was asked for: its whole document is the run's document
+    pairs: Pairs | None = field(default=None, repr=False)  # the pairs scored (pairs, sample)
+    vectors: dict[int, StoredVectors] = field(default_factory=dict, repr=False)  # by space id, with keep_vectors
+
+    @property
+    def identification(self) -> bool:
+        return self.protocol == "identify"
+
+    @property
+    def best(self) -> "Evaluation | Identification":
+        return self.results[0]
+
+    def rows(self) -> list[dict]:
+        """The leaderboard, one row per space, best first."""
+        return [r.row() for r in self.results]
+
+    def to_dict(self) -> dict | list[dict]:
+        """One space asked for: its full document; several: the leaderboard rows."""
+        return self.results[0].to_dict() if self.single else self.rows()
+
+
 def pair_scores(matrix: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
     """Cosine similarity of stored, L2-normalised vectors for each pair (row-wise dot products)."""
     return np.einsum("ij,ij->i", matrix[ia], matrix[ib]).astype(np.float64)
 
 
-def _space_name(space) -> str:
-    return f"{space.model} / {space.detector} / {space.aligner}"
+def _no_norms(space: SpaceRecord) -> ProtocolError:
+    return ProtocolError(
+        f"euclidean distance is unavailable for {space.label}: its vectors were stored without their "
+        "raw norms (re-ingest into a new store, or use --metric euclidean_l2 or cosine)")
 
 
-def _space_facts(space) -> dict:
-    return {"model": space.model, "detector": space.detector, "aligner": space.aligner,
-            "images_per_second": space.images_per_second}
-
-
-def _metric_scores(cos: np.ndarray, metric: str, stored: StoredVectors, ia, ib, space) -> np.ndarray:
+def _metric_scores(cos: np.ndarray, metric: str, stored: StoredVectors, ia, ib, space: SpaceRecord) -> np.ndarray:
     if metric != "euclidean":
-        return metrics.metric_scores(cos, metric)
+        return metric_scores(cos, metric)
     norms = stored.norms if stored.norms is not None else np.full(len(stored), np.nan)
     try:
-        return metrics.metric_scores(cos, metric, norms[ia], norms[ib])
+        return metric_scores(cos, metric, norms[ia], norms[ib])
     except ValueError:
-        raise ProtocolError(
-            f"euclidean distance is unavailable for {_space_name(space)}: its vectors were stored without their "
-            "raw norms (re-ingest into a new store, or use --metric euclidean_l2 or cosine)") from None
+        raise _no_norms(space) from None
 
 
-def _operating_point(report: metrics.VerificationReport, metric: str, target_far: float | None,
-                     tar_at: metrics.TarAtFar | None, rates_at) -> dict:
+def _operating_point(report: VerificationReport, metric: str, target_far: float | None,
+                     tar_at: TarAtFar | None, rates_at) -> dict:
     """The threshold to use: the report's best-accuracy one, or the one giving FAR <= target_far."""
     if target_far is None:
         thr = report.threshold
@@ -111,11 +192,11 @@ def _operating_point(report: metrics.VerificationReport, metric: str, target_far
         raise ProtocolError(f"--target-far {target_far:g} needs at least {math.ceil(1 / target_far)} scored "
                             "different-person pairs; this protocol has fewer")
     return {"rule": f"FAR <= {target_far:g}", "metric": metric,
-            "threshold": metrics.in_metric_units(tar_at.threshold, metric), "far": tar_at.far_achieved,
+            "threshold": in_metric_units(tar_at.threshold, metric), "far": tar_at.far_achieved,
             "tar": tar_at.tar}
 
 
-def _source(protocol: str, op: dict, report: metrics.VerificationReport, target_far: float | None) -> str:
+def _source(protocol: str, op: dict, report: VerificationReport, target_far: float | None) -> str:
     """Which protocol, rule and metric produced a stored threshold, e.g. "lfw-pairs:pairs.txt, best accuracy,
     10-fold, cosine" or "all:13233 images, FAR<=0.001 (achieved 0.000998), cosine"."""
     if target_far is not None:
@@ -124,7 +205,7 @@ def _source(protocol: str, op: dict, report: metrics.VerificationReport, target_
     return f"{protocol}, best accuracy, {folds}, {op['metric']}"
 
 
-def _finish(catalog: Catalog, space, ev: Evaluation, calibrate: bool, target_far: float | None) -> Evaluation:
+def _finish(catalog: Catalog, space: SpaceRecord, ev: Evaluation, calibrate: bool, target_far: float | None) -> Evaluation:
     if calibrate and ev.metric == "cosine":
         source = _source(ev.protocol, ev.operating_point, ev.report, target_far)
         catalog.set_threshold(space.id, ev.operating_point["threshold"], source)
@@ -136,7 +217,7 @@ def _finish(catalog: Catalog, space, ev: Evaluation, calibrate: bool, target_far
 
 def evaluate(
     catalog: Catalog,
-    space,
+    space: SpaceRecord,
     pairs: Pairs,
     calibrate: bool = True,
     *,
@@ -144,7 +225,7 @@ def evaluate(
     target_far: float | None = None,
     bootstrap: int = 1000,
     seed: int = 0,
-    fars: tuple[float, ...] = metrics.DEFAULT_FARS,
+    fars: tuple[float, ...] = DEFAULT_FARS,
     stored: StoredVectors | None = None,
     known: dict[str, str | None] | None = None,
 ) -> Evaluation:
@@ -153,9 +234,9 @@ def evaluate(
     `stored` and `known` (catalog.image_paths()) may be passed in to share one load across calls.
     """
     t0 = time.perf_counter()
-    metrics.check_metric(metric)
+    check_metric(metric)
     if stored is None:
-        stored = catalog.vectors(space.id, space.dim)
+        stored = catalog.vectors(space.id)
     where = stored.by_path()
     if known is None:
         known = catalog.image_paths()
@@ -188,15 +269,15 @@ def evaluate(
         scores[ok] = _metric_scores(cos, metric, stored, ia_ok, ib_ok, space)
     if not labels[ok].any() or labels[ok].all():
         raise ProtocolError("the scored pairs need both same-person and different-person pairs")
-    report = metrics.verification_report(scores, labels, folds, miss, fars=fars, metric=metric,
+    report = verification_report(scores, labels, folds, miss, fars=fars, metric=metric,
                                          bootstrap=bootstrap, seed=seed)
     s_ok, l_ok = scores[ok], labels[ok]
-    tar_at = metrics.tar_at_far(s_ok, l_ok, target_far) if target_far is not None else None
+    tar_at = tar_at_far(s_ok, l_ok, target_far) if target_far is not None else None
     op = _operating_point(report, metric, target_far, tar_at,
                           lambda t: (float(np.mean(s_ok[~l_ok] >= t)), float(np.mean(s_ok[l_ok] >= t))))
-    ev = Evaluation(space=_space_name(space), space_id=space.id, protocol=pairs.name, report=report,
+    ev = Evaluation(protocol=pairs.name, report=report,
                     not_ingested=not_ingested, missing_examples=missing_examples[:10], seconds=0.0, metric=metric,
-                    operating_point=op, **_space_facts(space), scores=scores, labels=labels, missing=miss,
+                    operating_point=op, **_facts(space), scores=scores, labels=labels, missing=miss,
                     pair_a=[pairs.a[i] for i in keep], pair_b=[pairs.b[i] for i in keep], folds=folds)
     _finish(catalog, space, ev, calibrate, target_far)
     ev.seconds = time.perf_counter() - t0
@@ -206,88 +287,16 @@ def evaluate(
 # ---------------------------------------------------------------- every pair
 
 
-def all_pairs_histogram(
-    matrix: np.ndarray,
-    codes: np.ndarray,
-    metric: str = "cosine",
-    norms: np.ndarray | None = None,
-    bins: int = 20000,
-    block: int = 2048,
-) -> tuple[metrics.ScoreHistogram, tuple[float, float]]:
-    """Histogram of every pair i < j of `matrix` rows (unit vectors), same identity iff codes match.
-
-    Rows are scored `block` at a time against the rows after them (one matrix product per block), binned,
-    and counted with one bincount; peak memory is about 16 bytes x block x rows. Also returns the exact
-    (mean, population std) of the positive scores, for the study rule.
-    """
-    metrics.check_metric(metric)
-    n = len(matrix)
-    max_norm = None
-    if metric == "euclidean":
-        if norms is None or not np.isfinite(norms).all():
-            raise ValueError("euclidean distance is unavailable: some vectors have no stored raw norm (NaN)")
-        max_norm = float(norms.max()) if n else 1.0
-        nrm = norms.astype(np.float32)
-    lo, hi = metrics.metric_range(metric, max_norm)
-    scale = np.float32(bins / (hi - lo))
-    counts = np.zeros(2 * bins + 1, np.int64)  # negatives, positives, then one bin for pairs to ignore
-    upper = np.triu(np.ones((block, block), bool), 1)
-    psum = psq = 0.0
-    mat = np.ascontiguousarray(matrix, dtype=np.float32)
-    for r0 in range(0, n, block):
-        r1 = min(r0 + block, n)
-        b = r1 - r0
-        x = mat[r0:r1] @ mat[r0:].T
-        if metric == "euclidean":
-            x *= -2.0 * nrm[r0:r1, None]
-            x *= nrm[None, r0:]
-            x += (nrm[r0:r1] ** 2)[:, None]
-            x += (nrm[r0:] ** 2)[None, :]
-        elif metric == "euclidean_l2":
-            x *= -2.0
-            x += 2.0
-        if metric != "cosine":
-            np.maximum(x, 0.0, out=x)
-            np.sqrt(x, out=x)
-            np.negative(x, out=x)
-        same = codes[r0:r1, None] == codes[None, r0:]
-        same[:, :b] &= upper[:b, :b]
-        pos = x[same].astype(np.float64)
-        psum += float(pos.sum())
-        psq += float(np.dot(pos, pos))
-        x -= np.float32(lo)
-        x *= scale
-        np.clip(x, 0, bins - 1, out=x)
-        idx = x.astype(np.int64)
-        del x
-        idx[same] += bins
-        idx[:, :b][~upper[:b, :b]] = 2 * bins
-        counts += np.bincount(idx.ravel(), minlength=2 * bins + 1)
-        del idx, same
-    h = metrics.ScoreHistogram(np.linspace(lo, hi, bins + 1), pos=counts[bins:2 * bins].copy(),
-                               neg=counts[:bins].copy())
-    p = h.positives
-    mean = psum / p if p else float("nan")
-    std = math.sqrt(max(psq / p - mean * mean, 0.0)) if p else float("nan")
-    return h, (mean, std)
-
-
-def _pairs_of(counts: Counter) -> tuple[int, int]:
-    """(same-identity pairs, all pairs) among images with these per-identity counts."""
-    total = sum(counts.values())
-    return sum(k * (k - 1) // 2 for k in counts.values()), total * (total - 1) // 2
-
-
 def evaluate_all(
     catalog: Catalog,
-    space,
+    space: SpaceRecord,
     calibrate: bool = True,
     *,
     metric: str = "cosine",
     target_far: float | None = None,
     bootstrap: int = 1000,
     seed: int = 0,
-    fars: tuple[float, ...] = metrics.ALL_PAIRS_FARS,
+    fars: tuple[float, ...] = ALL_PAIRS_FARS,
     bins: int = 20000,
     block: int = 2048,
     stored: StoredVectors | None = None,
@@ -299,9 +308,9 @@ def evaluate_all(
     says so. Pairs with an image that has no vector count as missing (wrong), as in the pairs protocols.
     """
     t0 = time.perf_counter()
-    metrics.check_metric(metric)
+    check_metric(metric)
     if stored is None:
-        stored = catalog.vectors(space.id, space.dim)
+        stored = catalog.vectors(space.id)
     if known is None:
         known = catalog.image_paths()
     rows = np.array([i for i, ident in enumerate(stored.identities) if ident is not None], np.int64)
@@ -311,17 +320,15 @@ def evaluate_all(
     try:
         hist, moments = all_pairs_histogram(stored.matrix[rows], np.asarray(codes), metric, norms, bins, block)
     except ValueError:
-        raise ProtocolError(
-            f"euclidean distance is unavailable for {_space_name(space)}: its vectors were stored without their "
-            "raw norms (re-ingest into a new store, or use --metric euclidean_l2 or cosine)") from None
-    same_all, all_all = _pairs_of(Counter(v for v in known.values() if v is not None))
-    same_st, all_st = _pairs_of(Counter(idents))
+        raise _no_norms(space) from None
+    same_all, all_all = pair_counts(Counter(v for v in known.values() if v is not None).values())
+    same_st, all_st = pair_counts(Counter(idents).values())
     miss_pos = max(same_all - same_st, 0)
     miss_neg = max((all_all - same_all) - (all_st - same_st), 0)
     if hist.positives == 0 or hist.negatives == 0:
         raise ProtocolError("all pairs need two identities and one identity with two or more faces")
-    report = metrics.histogram_report(hist, miss_pos, miss_neg, fars, metric, bootstrap, seed, moments)
-    tar_at = metrics.histogram_tar_at_far(hist, target_far) if target_far is not None else None
+    report = histogram_report(hist, miss_pos, miss_neg, fars, metric, bootstrap, seed, moments)
+    tar_at = histogram_tar_at_far(hist, target_far) if target_far is not None else None
 
     def rates_at(t: float) -> tuple[float, float]:
         j = int(np.searchsorted(hist.edges[:-1], t, side="left"))
@@ -330,9 +337,99 @@ def evaluate_all(
     op = _operating_point(report, metric, target_far, tar_at, rates_at)
     have = set(stored.paths)
     missing_examples = sorted(p for p, v in known.items() if v is not None and p not in have)[:10]
-    ev = Evaluation(space=_space_name(space), space_id=space.id, protocol=f"all:{len(rows)} images", report=report,
+    ev = Evaluation(protocol=f"all:{len(rows)} images", report=report,
                     not_ingested=0, missing_examples=missing_examples, seconds=0.0, metric=metric,
-                    operating_point=op, **_space_facts(space), histogram=hist)
+                    operating_point=op, **_facts(space), histogram=hist)
     _finish(catalog, space, ev, calibrate, target_far)
     ev.seconds = time.perf_counter() - t0
     return ev
+
+
+# ---------------------------------------------------------------- identification
+
+
+def identification(space: SpaceRecord, stored: StoredVectors, *, gallery_per_identity: int = 1, seed: int = 0,
+                   unknown_fraction: float = 0.1, ranks: int = 20, bootstrap: int = 1000,
+                   metric: str = "cosine") -> Identification:
+    """Closed- and open-set identification of one space (`facevault.evaluation.identification.identify`)."""
+    t0 = time.perf_counter()
+    rep = identify(stored, gallery_per_identity, seed, unknown_fraction, ranks, bootstrap, metric=metric)
+    f = _facts(space)
+    return Identification(f.pop("space"), f.pop("space_id"), rep, time.perf_counter() - t0, **f)
+
+
+# ---------------------------------------------------------------- the leaderboard
+
+
+def _rank(result: "Evaluation | Identification") -> tuple[float, ...]:
+    if isinstance(result, Identification):
+        return (-result.report.rank1,)
+    return (-result.report.accuracy, -result.report.auc)
+
+
+def run(
+    catalog: Catalog,
+    records: list[SpaceRecord],
+    protocol: str | None,
+    *,
+    pairs_file: Path | None = None,
+    sample: int | None = None,
+    metric: str = "cosine",
+    target_far: float | None = None,
+    gallery_per_identity: int = 1,
+    unknown_fraction: float = 0.1,
+    ranks: int = 20,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    folds: int = 10,
+    calibrate: bool = True,
+    keep_vectors: bool = False,
+) -> EvaluationRun:
+    """Evaluate every space of `records` on one protocol (see the module doc).
+
+    The protocol is the one named or implied by `pairs_file` / `sample` (ProtocolError when they conflict or
+    none is given). With several spaces, one that cannot be evaluated is skipped with its reason; with one, its
+    error is raised. `keep_vectors` keeps each space's stored vectors on the run, for callers that go on
+    computing from them (the report).
+    """
+    t0 = time.perf_counter()
+    chosen = protocols.choose_protocol(protocol, pairs_file, sample)
+    check_metric(metric)
+    if not records:
+        raise NoSpace("the store holds no embedding space yet (run `facevault ingest DATASET` first)")
+    known = catalog.image_paths()
+    pairs = None
+    if chosen == "pairs":
+        pairs = protocols.read_pairs_file(pairs_file, k=folds, seed=seed)
+    elif chosen == "sample":
+        pairs = protocols.sample_from_store(known, protocols.DEFAULT_SAMPLE if sample is None else sample, seed, folds)
+    results: list = []
+    skipped: list[tuple[str, str]] = []
+    vectors: dict[int, StoredVectors] = {}
+    for record in records:
+        stored = catalog.vectors(record.id)  # loaded once per space
+        try:
+            if chosen == "identify":
+                res = identification(record, stored, gallery_per_identity=gallery_per_identity, seed=seed,
+                                     unknown_fraction=unknown_fraction, ranks=ranks, bootstrap=bootstrap,
+                                     metric=metric)
+            elif chosen == "all":
+                res = evaluate_all(catalog, record, calibrate, metric=metric, target_far=target_far,
+                                   bootstrap=bootstrap, seed=seed, stored=stored, known=known)
+            else:
+                res = evaluate(catalog, record, pairs, calibrate, metric=metric, target_far=target_far,
+                               bootstrap=bootstrap, seed=seed, stored=stored, known=known)
+        except FacevaultError as exc:
+            if len(records) == 1:
+                raise
+            log.info("skipped %s: %s", record.label, exc)
+            skipped.append((record.label, str(exc)))
+            continue
+        results.append(res)
+        if keep_vectors:
+            vectors[record.id] = stored
+    if not results:
+        raise ProtocolError("no space could be evaluated: " + "; ".join(f"{label}: {why}" for label, why in skipped))
+    results.sort(key=_rank)
+    return EvaluationRun(chosen, results, skipped, time.perf_counter() - t0, single=len(records) == 1, pairs=pairs,
+                         vectors=vectors)

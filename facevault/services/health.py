@@ -13,10 +13,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sqlalchemy import func, select
 
-from facevault.store import Catalog, StoredVectors
-from facevault.store.models import Identity, Image, Scan
+from facevault.core.optional import require
+from facevault.core.types import SpaceRecord, StoredVectors
+from facevault.store import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ LIMIT = 100
 class HealthReport:
     """Each list holds at most `limit` rows, worst first; `totals` counts them all."""
 
-    space: str
+    space: str  # the space's label
     faces: int
     identities: int
     duplicate_threshold: float
@@ -87,7 +87,7 @@ def near_duplicates(stored: StoredVectors, threshold: float = DUPLICATE_THRESHOL
     labelled = np.array([i for i, ident in enumerate(stored.identities) if ident is not None])
     if len(labelled) < 2:
         return []
-    import faiss
+    faiss = require("faiss", "to find near-duplicates")
 
     x = np.ascontiguousarray(stored.matrix[labelled], dtype=np.float32)
     index = faiss.IndexFlatIP(x.shape[1])
@@ -104,50 +104,19 @@ def near_duplicates(stored: StoredVectors, threshold: float = DUPLICATE_THRESHOL
     return out
 
 
-def _identical_files(catalog: Catalog) -> list[tuple[str, str, str, str]]:
-    """(path a, identity a, path b, identity b) for each two present files with one content in two identities."""
-    with catalog.session() as s:
-        shas = select(Image.sha256).where(Image.status != "missing", Image.identity_id.is_not(None)).group_by(
-            Image.sha256).having(func.count(func.distinct(Image.identity_id)) > 1)
-        rows = s.execute(select(Image.sha256, Image.path, Identity.name)
-                         .join(Identity, Identity.id == Image.identity_id)
-                         .where(Image.status != "missing", Image.sha256.in_(shas)).order_by(Image.path)).all()
-    by_sha: dict[str, list[tuple[str, str]]] = {}
-    for sha, path, name in rows:
-        by_sha.setdefault(sha, []).append((path, name))
-    return [(pa, na, pb, nb) for files in by_sha.values() for k, (pa, na) in enumerate(files)
-            for pb, nb in files[k + 1:] if na != nb]
-
-
-def _scans(catalog: Catalog, space_id: int) -> list[tuple[str, str | None, str, int, str | None]]:
-    with catalog.session() as s:
-        q = (select(Image.path, Identity.name, Scan.status, Scan.faces, func.coalesce(Scan.error, Image.error))
-             .join(Scan, Scan.sha256 == Image.sha256).outerjoin(Identity, Identity.id == Image.identity_id)
-             .where(Scan.space_id == space_id, Image.status != "missing").order_by(Image.path))
-        return [tuple(r) for r in s.execute(q).all()]
-
-
-def _identity_images(catalog: Catalog) -> dict[str, int]:
-    with catalog.session() as s:
-        q = (select(Identity.name, func.count(Image.id)).join(Image, Image.identity_id == Identity.id)
-             .where(Image.status != "missing").group_by(Identity.name))
-        return dict(s.execute(q).all())
-
-
-def check(catalog: Catalog, space, duplicate_threshold: float = DUPLICATE_THRESHOLD, min_faces: int = MIN_FACES,
-          limit: int = LIMIT, stored: StoredVectors | None = None) -> HealthReport:
-    """Every health check on one space of the store."""
+def check(catalog: Catalog, record: SpaceRecord, duplicate_threshold: float = DUPLICATE_THRESHOLD,
+          min_faces: int = MIN_FACES, limit: int = LIMIT, stored: StoredVectors | None = None) -> HealthReport:
+    """Every health check on one space of the store (`stored`: its vectors, when the caller has them)."""
     if stored is None:
-        stored = catalog.vectors(space.id, space.dim)
+        stored = catalog.vectors(record.id)
     usable = Counter(i for i in stored.identities if i is not None)
-    images = _identity_images(catalog)
-    rep = HealthReport(f"{space.model} / {space.detector} / {space.aligner}", len(stored), len(images),
-                       duplicate_threshold, min_faces)
+    images = catalog.identity_image_counts()
+    rep = HealthReport(record.label, len(stored), len(images), duplicate_threshold, min_faces)
 
     mis = likely_mislabels(stored)
     dups = near_duplicates(stored, duplicate_threshold)
     seen = {(d["a"], d["b"]): d for d in dups}
-    for pa, na, pb, nb in _identical_files(catalog):
+    for pa, na, pb, nb in catalog.identical_files():
         key = (pa, pb) if pa < pb else (pb, pa)
         if key in seen:
             seen[key]["identical_file"] = True
@@ -161,7 +130,7 @@ def check(catalog: Catalog, space, duplicate_threshold: float = DUPLICATE_THRESH
                   if usable.get(n, 0) < min_faces), key=lambda r: (r["usable_faces"], r["identity"]))
 
     no_face, multi, errors = [], [], []
-    for path, ident, status, faces, error in _scans(catalog, space.id):
+    for path, ident, status, faces, error in catalog.scan_rows(record.id):
         if status == "no-face":
             no_face.append({"path": path, "identity": ident})
         elif status == "error":

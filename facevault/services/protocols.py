@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from facevault.store import identity_groups
 from facevault.core.errors import ProtocolError
-from facevault.evaluation.metrics import assign_folds
+from facevault.core.types import identity_groups
+from facevault.evaluation.accuracy import assign_folds
 
 
 @dataclass

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from facevault.faces import imageio
-from facevault.store import index
-from facevault.store import Catalog, StoredVectors
 from facevault.core.errors import FacevaultError, UnknownName
+from facevault.core.types import SpaceRecord, StoredVectors
+from facevault.faces import imageio
 from facevault.faces.pipeline import Pipeline
+from facevault.store.index import SpaceIndex
 
 MIN_DEPTH = 50  # faces asked of the index at first; more when they hold fewer than k identities
 
@@ -26,42 +26,48 @@ class Verdict:
             return None
         return "same" if score >= self.threshold else "different"
 
+    @classmethod
+    def of(cls, record: SpaceRecord, threshold: float | None = None) -> "Verdict":
+        """The space's calibrated threshold, or the one given (which wins)."""
+        if threshold is not None:
+            return cls(float(threshold), "given with --threshold")
+        return cls(record.threshold, record.threshold_source)
 
-def _group(stored: StoredVectors, scores: np.ndarray, positions: np.ndarray, k: int, verdict: Verdict) -> list[dict]:
+
+def _group(idx: SpaceIndex, scores: np.ndarray, positions: np.ndarray, k: int, verdict: Verdict) -> list[dict]:
     best: dict[str, dict] = {}
     for s, p in zip(scores, positions):
         if p < 0:
             continue
-        ident = stored.identities[p] or "(unlabelled)"
+        ident = idx.identities[p] or "(unlabelled)"
         hit = best.get(ident)
         if hit is None:
-            best[ident] = {"identity": ident, "score": round(float(s), 6), "image": stored.paths[p], "faces": 1,
+            best[ident] = {"identity": ident, "score": round(float(s), 6), "image": idx.paths[p], "faces": 1,
                            "verdict": verdict.decide(float(s))}
         else:
             hit["faces"] += 1
     return sorted(best.values(), key=lambda m: -m["score"])[:k]
 
 
-def _nearest_identities(idx, stored: StoredVectors, vec: np.ndarray, k: int, depth: int, verdict: Verdict) -> list[dict]:
+def _nearest_identities(idx: SpaceIndex, vec: np.ndarray, k: int, depth: int, verdict: Verdict) -> list[dict]:
     """The k best identities: the index is asked for more faces until k identities appear (an identity with
     hundreds of images can fill the first hundreds of neighbours) or every face was seen."""
     while True:
         scores, pos = idx.search(vec[None, :], depth)
-        matches = _group(stored, scores[0], pos[0], k, verdict)
-        if len(matches) >= k or depth >= len(stored):
+        matches = _group(idx, scores[0], pos[0], k, verdict)
+        if len(matches) >= k or depth >= len(idx):
             return matches
-        depth = min(len(stored), depth * 4)
+        depth = min(len(idx), depth * 4)
 
 
-def search_images(catalog: Catalog, space, pipeline: Pipeline, queries: list[Path], k: int) -> list[dict]:
-    """Every face of every query image, matched to the k best identities."""
-    stored = catalog.vectors(space.id, space.dim)
-    if not len(stored):
+def search_images(idx: SpaceIndex, record: SpaceRecord, pipeline: Pipeline, queries: list[Path], k: int,
+                  threshold: float | None = None) -> list[dict]:
+    """Every face of every query image, matched to the k best identities of the index."""
+    if not len(idx):
         raise FacevaultError("this space holds no vectors to search")
-    idx = index.load_or_build(catalog, space, stored)
-    verdict = Verdict(space.threshold, space.threshold_source)
+    verdict = Verdict.of(record, threshold)
     out: list[dict] = []
-    depth = min(len(stored), max(k, MIN_DEPTH))
+    depth = min(len(idx), max(k, MIN_DEPTH))
     for q in queries:
         try:
             decoded = imageio.load(q)
@@ -73,9 +79,8 @@ def search_images(catalog: Catalog, space, pipeline: Pipeline, queries: list[Pat
             out.append({"query": str(q), "face": None, "error": f"unreadable: {exc.strerror or exc}", "matches": []})
             continue
         for fi, (d, v) in enumerate(zip(dets, vecs)):
-            out.append({"query": str(q), "face": {"index": fi, "box": [round(d.x), round(d.y), round(d.w), round(d.h)],
-                                                  "score": round(d.score, 4)},
-                        "matches": _nearest_identities(idx, stored, v, k, depth, verdict)})
+            out.append({"query": str(q), "face": {"index": fi, "box": d.box, "score": round(d.score, 4)},
+                        "matches": _nearest_identities(idx, v, k, depth, verdict)})
     return out
 
 
@@ -87,9 +92,8 @@ def centroids(stored: StoredVectors) -> tuple[list[str], np.ndarray, np.ndarray]
     return names, cents.astype(np.float32), np.array([len(groups[n]) for n in names])
 
 
-def lookalikes(catalog: Catalog, space, name: str, k: int) -> dict:
+def lookalikes(stored: StoredVectors, record: SpaceRecord, name: str, k: int) -> dict:
     """Other identities ranked by the cosine similarity of their centroids to `name`'s."""
-    stored = catalog.vectors(space.id, space.dim)
     names, cents, counts = centroids(stored)
     if name not in names:
         raise UnknownName("identity", name, names)
@@ -97,7 +101,7 @@ def lookalikes(catalog: Catalog, space, name: str, k: int) -> dict:
     sims = cents @ cents[i]
     sims[i] = -np.inf
     order = np.argsort(-sims)[:k]
-    verdict = Verdict(space.threshold, space.threshold_source)
+    verdict = Verdict.of(record)
     return {"identity": name, "faces": int(counts[i]),
             "matches": [{"identity": names[j], "score": round(float(sims[j]), 6), "faces": int(counts[j]),
                          "verdict": verdict.decide(float(sims[j]))} for j in order]}

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from facevault.faces import imageio
 from facevault.core.errors import FacevaultError, ImageError, NoFace
-from facevault.core.types import Detection, subject_index
+from facevault.core.types import Detection, SpaceRecord, subject_index
+from facevault.faces import imageio
 from facevault.faces.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -75,16 +75,17 @@ def subject_vector(pipeline: Pipeline, path: Path) -> tuple[np.ndarray, FaceInfo
     vec = pipeline.embed_faces(rgb, [d])[0]
     if len(dets) > 1:
         log.info("%s has %d faces; using face %d (largest nearest the centre)", path, len(dets), i)
-    info = FaceInfo(str(path), len(dets), i, [round(d.x), round(d.y), round(d.w), round(d.h)], round(float(d.score), 4))
+    info = FaceInfo(str(path), len(dets), i, d.box, round(float(d.score), 4))
     return vec, info
 
 
-def verify(space, pipeline: Pipeline, a: Path, b: Path) -> VerifyResult:
-    """Cosine score of the subject faces of `a` and `b`, and the verdict at the space's calibrated threshold."""
+def verify(record: SpaceRecord, pipeline: Pipeline, a: Path, b: Path, threshold: float | None = None) -> VerifyResult:
+    """Cosine score of the subject faces of `a` and `b`, and the verdict at the space's calibrated threshold
+    (or at `threshold` when given)."""
     va, fa = subject_vector(pipeline, Path(a))
     vb, fb = subject_vector(pipeline, Path(b))
     score = float(np.dot(va.astype(np.float64), vb.astype(np.float64)))
-    thr = space.threshold
+    thr = record.threshold if threshold is None else float(threshold)
+    source = (record.threshold_source if threshold is None else "given with --threshold") if thr is not None else None
     verdict = None if thr is None else ("same" if score >= thr else "different")
-    return VerifyResult(str(a), str(b), score, thr, space.threshold_source if thr is not None else None, verdict,
-                        f"{space.model} / {space.detector} / {space.aligner}", fa.faces, fb.faces, fa, fb)
+    return VerifyResult(str(a), str(b), score, thr, source, verdict, record.label, fa.faces, fb.faces, fa, fb)

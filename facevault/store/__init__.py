@@ -1,5 +1,5 @@
-"""The catalog: SQLAlchemy models and the store that owns them (the source of truth)."""
+"""The store: the catalog database (every SQL statement), its schema, and the FAISS indices derived from it."""
 
-from facevault.store.catalog import Catalog, SpaceKey, StoredVectors, identity_groups
+from facevault.store.catalog import Catalog
 
-__all__ = ["Catalog", "SpaceKey", "StoredVectors", "identity_groups"]
+__all__ = ["Catalog"]

@@ -1,64 +1,48 @@
-"""The catalog store: opens the database, applies migrations, reads and writes in bulk."""
+"""The catalog: opens the database, keeps its schema current, and holds every SQL statement facevault runs.
+
+Reads and writes are in bulk and in chunks; rows come back as the plain values of `facevault.core.types`
+(`SpaceRecord`, `Detection`, `StoredVectors`), never as ORM objects, so no other layer writes a query.
+"""
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
-from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import (
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
 
+from facevault.core.errors import FacevaultError, StoreError, StoreLocked, StoreNotFound
 from facevault.core.settings import Settings
-from facevault.core.errors import FacevaultError, NoSpace, StoreLocked, StoreNotFound
-from facevault.store.models import Face, Identity, Image, Meta, Scan, Space, Vector
+from facevault.core.types import (
+    Detection,
+    ImageResult,
+    Landmarks,
+    Space,
+    SpaceRecord,
+    StoredVectors,
+)
+from facevault.store.models import Face, Identity, Image, Meta, Scan, SpaceRow, Vector
 
 log = logging.getLogger(__name__)
 _CHUNK = 500  # SQLite allows 999 bound parameters per statement in old builds
-
-
-@dataclass(frozen=True)
-class SpaceKey:
-    model: str
-    detector: str
-    aligner: str
-
-
-@dataclass
-class StoredVectors:
-    """The subject vector of every usable image in one space, aligned arrays."""
-
-    space_id: int
-    vector_ids: np.ndarray  # int64
-    paths: list[str]
-    identities: list[str | None]
-    matrix: np.ndarray  # n x dim float32, L2-normalised
-    norms: np.ndarray | None = None  # raw L2 norm per row (NaN where unknown)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def by_path(self) -> dict[str, int]:
-        return {p: i for i, p in enumerate(self.paths)}
-
-    def groups(self) -> dict[str, list[int]]:
-        return identity_groups(self.identities)
-
-
-def identity_groups(identities: list[str | None]) -> dict[str, list[int]]:
-    """Row indices per identity, in row order; unlabelled rows (None) are left out."""
-    groups: dict[str, list[int]] = {}
-    for i, ident in enumerate(identities):
-        if ident is not None:
-            groups.setdefault(ident, []).append(i)
-    return groups
+MIGRATION_WAIT_S = 60.0  # how long opening a store waits for another process's migration
+# per-image errors that mean the file itself is unusable (recorded on the image, not only on the scan)
+FILE_ERRORS = ("empty-file", "not-an-image", "corrupt-image", "unsupported-image", "unreadable")
 
 
 def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
@@ -70,37 +54,98 @@ def _migrations_dir() -> str:
     return str(resources.files("facevault.migrations"))
 
 
+def _record(row: SpaceRow) -> SpaceRecord:
+    return SpaceRecord(
+        id=row.id, space=Space(row.model, row.detector, row.aligner, row.dim, row.metric or "cosine"),
+        revision=row.revision or 0, threshold=row.threshold, threshold_source=row.threshold_source,
+        images_per_second=row.images_per_second, weights_sha256=row.weights_sha256, options=dict(row.options or {}))
+
+
+def _detection(f: Face) -> Detection:
+    return Detection(f.x, f.y, f.w, f.h, f.score, f.source or "", Landmarks.from_list(f.landmarks, f.landmark_scheme))
+
+
+def _engine(url: str) -> Engine:
+    """An engine for `url`, with the user's mistakes (unknown dialect, missing driver) as one line."""
+    try:
+        return create_engine(url, future=True)
+    except NoSuchModuleError:
+        scheme = url.split(":", 1)[0]
+        raise StoreError(f"--db {url!r}: unknown database kind {scheme!r} (use sqlite:///PATH or "
+                         "postgresql+psycopg://USER@HOST/DB)") from None
+    except ModuleNotFoundError as exc:
+        extra = " (pip install 'facevault[postgres]')" if url.startswith("postgres") else ""
+        raise StoreError(f"--db {url.split('://', 1)[0]}://...: the database driver {exc.name!r} is not "
+                         f"installed{extra}") from None
+    except ArgumentError as exc:
+        raise StoreError(f"--db {url!r} is not a database URL: {exc}") from None
+
+
 class Catalog:
-    """One store: a catalog database plus its directory (indices, lock)."""
+    """One store: a catalog database plus its folder (indices, lock)."""
 
     def __init__(self, settings: Settings, create: bool = False) -> None:
         self.settings = settings
         store = settings.store
-        is_sqlite = settings.db_url.startswith("sqlite")
-        if not store.exists() or (is_sqlite and not (store / "catalog.db").exists() and "catalog.db" in settings.db_url):
+        self._owns_file = settings.default_db
+        exists = (store / "catalog.db").is_file() if self._owns_file else store.is_dir()
+        if not exists:
             if not create:
                 raise StoreNotFound(f"no facevault store at {store} (run `facevault ingest DATASET` first, or pass --store)")
-            store.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(settings.db_url, future=True)
-        if is_sqlite:
+            try:
+                store.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the store folder {store}: {exc.strerror or exc}") from None
+        self.engine: Engine = _engine(settings.db_url)
+        if settings.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._lock_fh = None
-        self.migrate()
+        self._lock = None
+        self._lock_depth = 0
+        self._schema_ready()
 
     # ---------------------------------------------------------------- lifecycle
-    def migrate(self) -> None:
-        from alembic import command
+    def _schema_ready(self) -> None:
+        """Bring the schema to this code's head, under the writer lock so two first runs cannot race."""
         from alembic.config import Config
+        from alembic.script import ScriptDirectory
 
         cfg = Config()
         cfg.set_main_option("script_location", _migrations_dir())
+        script = ScriptDirectory.from_config(cfg)
+        head = script.get_current_head()
+        current = self.schema_revision()
+        if current == head:
+            return
+        if current is not None and current not in {s.revision for s in script.walk_revisions()}:
+            raise StoreError(f"the store's schema (revision {current}) is newer than this facevault knows "
+                             f"(head {head}); upgrade facevault to open it")
+        with self.writing(wait=MIGRATION_WAIT_S):
+            if self.schema_revision() != head:  # another process may have migrated while we waited
+                self._migrate(cfg)
+
+    def schema_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        try:
+            with self.engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+        except OperationalError as exc:
+            raise StoreError(f"cannot open the catalog {self._where()}: {_db_reason(exc)}") from None
+
+    def _migrate(self, cfg) -> None:
+        from alembic import command
+
         cfg.set_main_option("sqlalchemy.url", self.settings.db_url.replace("%", "%%"))
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
+    def _where(self) -> str:
+        return str(self.settings.store / "catalog.db") if self._owns_file else self.engine.url.render_as_string()
+
     def close(self) -> None:
-        self.unlock()
+        while self._lock_depth:
+            self.unlock()
         self.engine.dispose()
 
     def __enter__(self) -> "Catalog":
@@ -115,26 +160,34 @@ class Catalog:
             with s.begin():
                 yield s
 
-    def lock(self) -> None:
-        """Take the store's writer lock; a second writer gets StoreLocked at once."""
-        path = self.settings.store / ".lock"
-        fh = open(path, "a+")
+    # ---------------------------------------------------------------- the writer lock
+    def lock(self, wait: float = 0.0) -> None:
+        """Take the store's writer lock (re-entrant); a second writer gets StoreLocked (after `wait` seconds)."""
+        from filelock import FileLock, Timeout
+
+        if self._lock is None:
+            self._lock = FileLock(str(self.settings.store / ".lock"))
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
-            raise StoreLocked(f"another facevault process is writing to {self.settings.store}; wait for it to finish") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        self._lock_fh = fh
+            self._lock.acquire(timeout=wait)
+        except Timeout:
+            raise StoreLocked(f"another facevault process is writing to {self.settings.store}; wait for it to "
+                              "finish") from None
+        except OSError as exc:
+            raise StoreError(f"cannot lock the store {self.settings.store}: {exc.strerror or exc}") from None
+        self._lock_depth += 1
 
     def unlock(self) -> None:
-        if self._lock_fh is not None:
-            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
-            self._lock_fh.close()
-            self._lock_fh = None
+        if self._lock is not None and self._lock_depth:
+            self._lock.release()
+            self._lock_depth -= 1
+
+    @contextmanager
+    def writing(self, wait: float = 0.0) -> Iterator[None]:
+        self.lock(wait)
+        try:
+            yield
+        finally:
+            self.unlock()
 
     # ---------------------------------------------------------------- meta
     def get_meta(self, key: str) -> str | None:
@@ -146,72 +199,68 @@ class Catalog:
         with self.session() as s:
             s.merge(Meta(key=key, value=value))
 
+    def dataset_root(self) -> str | None:
+        return self.get_meta("dataset_root")
+
+    def set_dataset_root(self, root: str) -> None:
+        self.set_meta("dataset_root", root)
+
     # ---------------------------------------------------------------- spaces
-    def space(self, model: str | None = None, detector: str | None = None, aligner: str | None = None) -> Space:
-        """The one space matching what was asked. Without a model: the store's only space, else the default
-        model's. Where several spaces match, the one with the model's own default aligner is taken."""
-        from facevault.core.settings import DEFAULT_MODEL
-
-        every = self.spaces()
-        rows = [r for r in every if (model is None or r.model == model) and (detector is None or r.detector == detector)
-                and (aligner is None or r.aligner == aligner)]
-        if model is None and len(rows) > 1:
-            rows = [r for r in rows if r.model == DEFAULT_MODEL] or rows
-        if len(rows) > 1 and aligner is None:
-            rows = [r for r in rows if r.aligner == _default_aligner(r.model)] or rows
-        if not rows:
-            have = [f"{r.model}/{r.detector}/{r.aligner}" for r in every]
-            what = f"model {model!r}" if model else "any model"
-            raise NoSpace(
-                f"the store has no vectors for {what}" + (f" with detector {detector!r}" if detector else "")
-                + (f" and aligner {aligner!r}" if aligner else "")
-                + (f" (it has: {', '.join(have)})" if have else " (run `facevault ingest DATASET` first)")
-            )
-        if len(rows) > 1:
-            names = ", ".join(f"{r.model}/{r.detector}/{r.aligner}" for r in rows)
-            raise NoSpace(f"several spaces match ({names}); pass --model and --detector to choose one")
-        return rows[0]
-
-    def spaces(self) -> list[Space]:
+    def spaces(self) -> list[SpaceRecord]:
         with self.session() as s:
-            return list(s.scalars(select(Space).order_by(Space.id)))
+            return [_record(r) for r in s.scalars(select(SpaceRow).order_by(SpaceRow.id))]
 
-    def ensure_space(self, key: SpaceKey, dim: int, weights_sha256: str | None, options: dict | None = None) -> Space:
+    def space_record(self, space_id: int) -> SpaceRecord:
         with self.session() as s:
-            row = s.scalars(
-                select(Space).where(Space.model == key.model, Space.detector == key.detector, Space.aligner == key.aligner)
-            ).first()
+            row = s.get(SpaceRow, space_id)
             if row is None:
-                row = Space(model=key.model, detector=key.detector, aligner=key.aligner, dim=dim, metric="cosine",
-                            weights_sha256=weights_sha256, options=options or {}, revision=0)
+                raise FacevaultError(f"no space with id {space_id} in this store")
+            return _record(row)
+
+    def find_space(self, space: Space) -> SpaceRecord | None:
+        with self.session() as s:
+            row = s.scalars(select(SpaceRow).where(SpaceRow.model == space.model, SpaceRow.detector == space.detector,
+                                                   SpaceRow.aligner == space.aligner)).first()
+            return _record(row) if row is not None else None
+
+    def ensure_space(self, space: Space, weights_sha256: str | None, options: dict | None = None) -> SpaceRecord:
+        """The stored record of `space`, created on first use; refuses weights that changed under it."""
+        with self.session() as s:
+            row = s.scalars(select(SpaceRow).where(SpaceRow.model == space.model, SpaceRow.detector == space.detector,
+                                                   SpaceRow.aligner == space.aligner)).first()
+            if row is None:
+                row = SpaceRow(model=space.model, detector=space.detector, aligner=space.aligner, dim=space.dim,
+                               metric=space.metric, weights_sha256=weights_sha256, options=options or {}, revision=0)
                 s.add(row)
                 s.flush()
             elif row.weights_sha256 and weights_sha256 and row.weights_sha256 != weights_sha256:
                 raise FacevaultError(
-                    f"the weights of {key.model} changed since this space was built (sha256 {row.weights_sha256[:12]} "
+                    f"the weights of {space.model} changed since this space was built (sha256 {row.weights_sha256[:12]} "
                     f"-> {weights_sha256[:12]}); use a new --store to keep vectors from mixing"
                 )
-            return row
+            return _record(row)
 
     def set_threshold(self, space_id: int, threshold: float, source: str) -> None:
         with self.session() as s:
-            s.execute(update(Space).where(Space.id == space_id).values(threshold=threshold, threshold_source=source))
+            s.execute(update(SpaceRow).where(SpaceRow.id == space_id).values(threshold=threshold,
+                                                                             threshold_source=source))
 
     def add_speed(self, space_id: int, images: int, seconds: float) -> None:
         """Fold one run's throughput into the space's: images/s over every image it has processed, so a
         small top-up run does not overwrite the rate of a full one."""
         with self.session() as s:
-            space = s.get(Space, space_id)
-            opts = dict(space.options or {})
+            row = s.get(SpaceRow, space_id)
+            opts = dict(row.options or {})
             done = opts.get("speed", {"images": 0, "seconds": 0.0})
             done = {"images": done["images"] + images, "seconds": done["seconds"] + seconds}
             opts["speed"] = done
-            space.options = opts
-            space.images_per_second = done["images"] / done["seconds"] if done["seconds"] > 0 else None
+            row.options = opts
+            row.images_per_second = done["images"] / done["seconds"] if done["seconds"] > 0 else None
 
     # ---------------------------------------------------------------- images
-    def sync_images(self, records: list[tuple[str, str | None, str, int]]) -> dict[str, int]:
-        """Upsert (path, identity, sha256, bytes) of every file seen; mark the rest missing.
+    def sync_images(self, records: list[tuple[str, str | None, str, int]], complete: bool = True) -> dict[str, int]:
+        """Upsert (path, identity, sha256, bytes) of every file seen. With `complete` (the whole dataset was
+        walked), stored files not seen are marked missing; a partial walk (`--limit`) marks nothing.
 
         Returns counts: new, changed, unchanged, missing.
         """
@@ -243,11 +292,14 @@ class Catalog:
             if changed:
                 s.execute(update(Image), changed)
             counts["new"], counts["changed"] = len(new_rows), len(changed)
-            seen = {r[0] for r in records}
-            gone = [v[0] for p, v in existing.items() if p not in seen and v[2] != "missing"]
-            for chunk in _chunks(gone):
-                s.execute(update(Image).where(Image.id.in_(chunk)).values(status="missing", updated_at=now))
-            counts["missing"] = len(gone)
+            if complete:
+                seen = {r[0] for r in records}
+                gone = [v[0] for p, v in existing.items() if p not in seen and v[2] != "missing"]
+                for chunk in _chunks(gone):
+                    s.execute(update(Image).where(Image.id.in_(chunk)).values(status="missing", updated_at=now))
+                counts["missing"] = len(gone)
+            if counts["changed"] or counts["missing"]:  # which images a space's vectors stand for moved on
+                s.execute(update(SpaceRow).values(revision=SpaceRow.revision + 1))
         return counts
 
     def scanned(self, space_id: int, only_ok: bool = False) -> set[str]:
@@ -258,17 +310,17 @@ class Catalog:
                 q = q.where(Scan.status == "ok")
             return set(s.scalars(q))
 
-    def known_faces(self, detector: str, shas: Iterable[str]) -> dict[str, list[Face]]:
+    def known_faces(self, detector: str, shas: Iterable[str]) -> dict[str, list[Detection]]:
         """Detections already stored for these contents by the same detector (reused across models)."""
-        out: dict[str, list[Face]] = {}
+        out: dict[str, list[Detection]] = {}
         shas = list(shas)
         with self.session() as s:
             for chunk in _chunks(shas):
                 for f in s.scalars(select(Face).where(Face.detector == detector, Face.sha256.in_(chunk)).order_by(Face.idx)):
-                    out.setdefault(f.sha256, []).append(f)
+                    out.setdefault(f.sha256, []).append(_detection(f))
         return out
 
-    def write_results(self, space_id: int, detector: str, results: list) -> None:
+    def write_results(self, space_id: int, detector: str, results: list[ImageResult]) -> None:
         """Store a batch of pipeline results in one transaction (faces, vectors, scans, image facts)."""
         if not results:
             return
@@ -279,8 +331,10 @@ class Catalog:
                 if r.reused_faces or not r.faces:
                     continue
                 for i, d in enumerate(r.faces):
+                    lm = d.landmarks
                     new_faces.append({"sha256": r.sha256, "detector": detector, "idx": i, "x": d.x, "y": d.y,
-                                      "w": d.w, "h": d.h, "landmarks": d.landmark_list(), "score": d.score,
+                                      "w": d.w, "h": d.h, "landmarks": lm.to_list() if lm is not None else None,
+                                      "landmark_scheme": lm.scheme if lm is not None else None, "score": d.score,
                                       "source": d.source, "is_subject": i == r.subject})
             shas = [r.sha256 for r in results]
             fresh = [r.sha256 for r in results if not r.reused_faces]
@@ -317,30 +371,34 @@ class Catalog:
                 s.execute(insert(Scan), chunk)
             for r in results:
                 values = {"updated_at": now}
-                if r.error_kind in ("empty-file", "not-an-image", "corrupt-image", "unsupported-image", "unreadable"):
+                if r.error_kind in FILE_ERRORS:
                     values.update(status="error", error=f"{r.error_kind}: {r.error}")
                 elif r.width:
                     values.update(width=r.width, height=r.height, status="ok", error=None)
                 s.execute(update(Image).where(Image.sha256 == r.sha256, Image.status != "missing").values(**values))
             if vec_rows:
-                s.execute(update(Space).where(Space.id == space_id).values(revision=Space.revision + 1))
+                s.execute(update(SpaceRow).where(SpaceRow.id == space_id).values(revision=SpaceRow.revision + 1))
 
     # ---------------------------------------------------------------- reads
-    def vectors(self, space_id: int, dim: int) -> StoredVectors:
+    def vectors(self, space_id: int) -> StoredVectors:
         """Subject vector per present image path, ordered by path."""
         with self.session() as s:
-            space = s.get(Space, space_id)
+            row = s.get(SpaceRow, space_id)
+            if row is None:
+                raise FacevaultError(f"no space with id {space_id} in this store")
+            dim, detector = row.dim, row.detector
             q = (
                 select(Vector.id, Image.path, Identity.name, Vector.vector, Vector.norm)
                 .join(Face, Face.id == Vector.face_id)
                 .join(Image, Image.sha256 == Face.sha256)
                 .outerjoin(Identity, Identity.id == Image.identity_id)
-                .where(Vector.space_id == space_id, Face.detector == space.detector, Face.is_subject.is_(True),
+                .where(Vector.space_id == space_id, Face.detector == detector, Face.is_subject.is_(True),
                        Image.status == "ok")
                 .order_by(Image.path)
             )
             rows = s.execute(q).all()
-        mat = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f4").reshape(len(rows), dim) if rows else np.zeros((0, dim), np.float32)
+        mat = (np.frombuffer(b"".join(r[3] for r in rows), dtype="<f4").reshape(len(rows), dim) if rows
+               else np.zeros((0, dim), np.float32))
         norms = np.array([np.nan if r[4] is None else r[4] for r in rows], np.float64)
         return StoredVectors(space_id, np.array([r[0] for r in rows], np.int64), [r[1] for r in rows],
                              [r[2] for r in rows], np.ascontiguousarray(mat, dtype=np.float32), norms)
@@ -348,35 +406,84 @@ class Catalog:
     def image_paths(self) -> dict[str, str | None]:
         """Present image path -> identity name."""
         with self.session() as s:
-            q = select(Image.path, Identity.name).outerjoin(Identity, Identity.id == Image.identity_id).where(Image.status != "missing")
+            q = (select(Image.path, Identity.name).outerjoin(Identity, Identity.id == Image.identity_id)
+                 .where(Image.status != "missing"))
             return dict(s.execute(q).all())
 
     def stats(self) -> dict:
+        """Images by status, labelled identities, and per space its scans by status and vector count."""
         with self.session() as s:
             images = dict(s.execute(select(Image.status, func.count()).group_by(Image.status)).all())
             identities = s.scalar(select(func.count(func.distinct(Image.identity_id))).where(Image.status == "ok")) or 0
             per_space = {}
-            for sp in s.scalars(select(Space).order_by(Space.id)):
-                scans = dict(s.execute(select(Scan.status, func.count()).where(Scan.space_id == sp.id).group_by(Scan.status)).all())
-                nvec = s.scalar(select(func.count()).select_from(Vector).where(Vector.space_id == sp.id)) or 0
-                per_space[sp.id] = {"scans": scans, "vectors": nvec}
+            for sid in s.scalars(select(SpaceRow.id).order_by(SpaceRow.id)):
+                scans = dict(s.execute(select(Scan.status, func.count()).where(Scan.space_id == sid)
+                                       .group_by(Scan.status)).all())
+                nvec = s.scalar(select(func.count()).select_from(Vector).where(Vector.space_id == sid)) or 0
+                per_space[sid] = {"scans": scans, "vectors": nvec}
         return {"images": images, "identities": identities, "spaces": per_space}
+
+    def multi_face_counts(self) -> dict[int, int]:
+        """Space id -> images in which that space's detector found several faces."""
+        with self.session() as s:
+            return dict(s.execute(select(Scan.space_id, func.count()).where(Scan.faces > 1)
+                                  .group_by(Scan.space_id)).all())
+
+    def subject_faces(self, paths: list[str], detector: str) -> dict[str, Detection]:
+        """The stored subject detection of each of these present image paths, by `detector`."""
+        out: dict[str, Detection] = {}
+        with self.session() as s:
+            for chunk in _chunks(list(paths)):
+                q = (select(Image.path, Face).join(Face, Face.sha256 == Image.sha256)
+                     .where(Image.path.in_(chunk), Face.detector == detector, Face.is_subject.is_(True)))
+                out.update({p: _detection(f) for p, f in s.execute(q).all()})
+        return out
+
+    def identical_files(self) -> list[tuple[str, str, str, str]]:
+        """(path a, identity a, path b, identity b) for every two present files with one content under two
+        identities."""
+        with self.session() as s:
+            shas = select(Image.sha256).where(Image.status != "missing", Image.identity_id.is_not(None)).group_by(
+                Image.sha256).having(func.count(func.distinct(Image.identity_id)) > 1)
+            rows = s.execute(select(Image.sha256, Image.path, Identity.name)
+                             .join(Identity, Identity.id == Image.identity_id)
+                             .where(Image.status != "missing", Image.sha256.in_(shas)).order_by(Image.path)).all()
+        by_sha: dict[str, list[tuple[str, str]]] = {}
+        for sha, path, name in rows:
+            by_sha.setdefault(sha, []).append((path, name))
+        return [(pa, na, pb, nb) for files in by_sha.values() for k, (pa, na) in enumerate(files)
+                for pb, nb in files[k + 1:] if na != nb]
+
+    def scan_rows(self, space_id: int) -> list[tuple[str, str | None, str, int, str | None]]:
+        """(path, identity, scan status, faces found, error) of every present image scanned in a space."""
+        with self.session() as s:
+            q = (select(Image.path, Identity.name, Scan.status, Scan.faces, func.coalesce(Scan.error, Image.error))
+                 .join(Scan, Scan.sha256 == Image.sha256).outerjoin(Identity, Identity.id == Image.identity_id)
+                 .where(Scan.space_id == space_id, Image.status != "missing").order_by(Image.path))
+            return [tuple(r) for r in s.execute(q).all()]
+
+    def identity_image_counts(self) -> dict[str, int]:
+        """Identity name -> present images labelled with it."""
+        with self.session() as s:
+            q = (select(Identity.name, func.count(Image.id)).join(Image, Image.identity_id == Identity.id)
+                 .where(Image.status != "missing").group_by(Identity.name))
+            return dict(s.execute(q).all())
+
+
+def _db_reason(exc: OperationalError) -> str:
+    text = str(getattr(exc, "orig", exc) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
-
-
-def _default_aligner(model: str) -> str | None:
-    from facevault.zoo import registry
-    from facevault.core.errors import UnknownName
-
     try:
-        return registry.model(model).aligner
-    except UnknownName:  # a space of a model no longer registered (e.g. a removed user model)
-        return None
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+    except Exception as exc:  # a read-only store keeps its journal mode; reading still works
+        log.debug("sqlite pragmas: %s", exc)
+    finally:
+        cur.close()
+

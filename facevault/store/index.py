@@ -1,34 +1,47 @@
 """FAISS indices: a derived cache per space, rebuilt from the catalog when missing or stale.
 
-Inner product on L2-normalised vectors (= cosine). A JSON sidecar records the space, dimension,
-metric, catalog revision, vector count and the id map, so staleness is detected without loading.
+Inner product on L2-normalised vectors (= cosine). A JSON sidecar records the space, dimension, metric,
+catalog revision and the id map (vector id, image path and identity of every row), so a fresh index answers
+a query without reading any vector from the catalog, and a stale one is detected without loading it.
+Files are written under unique temporary names and swapped into place, so a reader never sees half an index.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from facevault.store import Catalog, StoredVectors
+from facevault.core.optional import require
+from facevault.core.types import SpaceRecord, StoredVectors
+from facevault.store.catalog import Catalog
 
 log = logging.getLogger(__name__)
-SIDECAR_VERSION = 1
+SIDECAR_VERSION = 2
 
 
 @dataclass
 class SpaceIndex:
+    """A space's FAISS index and, per row, the vector id, image path and identity it stands for."""
+
     index: object  # faiss.Index
     vector_ids: np.ndarray
+    paths: list[str]
+    identities: list[str | None]
     revision: int
     rebuilt: bool
     gpu: bool
 
+    def __len__(self) -> int:
+        return len(self.vector_ids)
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, positions into `vector_ids`), -1 where fewer than k vectors exist."""
+        """(scores, row positions), -1 where fewer than k vectors exist."""
         k = max(1, min(k, len(self.vector_ids)))
         q = np.ascontiguousarray(queries, dtype=np.float32)
         return self.index.search(q, k)
@@ -46,46 +59,68 @@ def _paths(catalog: Catalog, space_id: int) -> tuple[Path, Path]:
     return d / f"space-{space_id}.faiss", d / f"space-{space_id}.json"
 
 
-def load_or_build(catalog: Catalog, space, stored: StoredVectors | None = None) -> SpaceIndex:
-    """The space's index, rebuilt when the catalog revision or vector count moved on."""
-    import faiss
+def _atomic_write(path: Path, write) -> None:
+    """`write(tmp_path)` to a unique temporary file beside `path`, then rename it over `path`."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
-    ipath, jpath = _paths(catalog, space.id)
+
+def _load(faiss, ipath: Path, jpath: Path, record: SpaceRecord) -> SpaceIndex | None:
+    try:
+        meta = json.loads(jpath.read_text())
+    except (OSError, ValueError) as exc:
+        log.info("index sidecar for space %s unreadable (%s); rebuilding", record.id, exc)
+        return None
+    if not (meta.get("version") == SIDECAR_VERSION and meta.get("revision") == record.revision
+            and meta.get("dim") == record.dim):
+        return None
+    try:
+        index = faiss.read_index(str(ipath))
+        ids = np.asarray(meta["vector_ids"], dtype=np.int64)
+        paths, identities = list(meta["paths"]), list(meta["identities"])
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        log.warning("index for space %s unreadable (%s); rebuilding", record.id, exc)
+        return None
+    if index.ntotal != len(ids) or len(paths) != len(ids) or len(identities) != len(ids):
+        return None
+    return SpaceIndex(index, ids, paths, identities, record.revision, False, False)
+
+
+def load_or_build(catalog: Catalog, record: SpaceRecord, stored: StoredVectors | None = None) -> SpaceIndex:
+    """The space's index, rebuilt from the catalog when its revision moved on (or the files are unusable)."""
+    faiss = require("faiss", "to search")
+
+    ipath, jpath = _paths(catalog, record.id)
     if ipath.exists() and jpath.exists():
-        try:
-            meta = json.loads(jpath.read_text())
-            fresh = (
-                meta.get("version") == SIDECAR_VERSION
-                and meta.get("revision") == space.revision
-                and meta.get("dim") == space.dim
-                and (stored is None or meta.get("count") == len(stored))
-            )
-            if fresh:
-                index = faiss.read_index(str(ipath))
-                ids = np.asarray(meta["vector_ids"], dtype=np.int64)
-                if index.ntotal == len(ids):
-                    return _to_device(faiss, SpaceIndex(index, ids, space.revision, False, False))
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            log.warning("index for space %s unreadable (%s); rebuilding", space.id, exc)
+        found = _load(faiss, ipath, jpath, record)
+        if found is not None:
+            return _to_device(faiss, found)
     if stored is None:
-        stored = catalog.vectors(space.id, space.dim)
-    index = faiss.IndexFlatIP(space.dim)
+        stored = catalog.vectors(record.id)
+    index = faiss.IndexFlatIP(record.dim)
     if len(stored):
         index.add(np.ascontiguousarray(stored.matrix, dtype=np.float32))
-    ipath.parent.mkdir(parents=True, exist_ok=True)
-    tmp = ipath.with_suffix(".faiss.tmp")
-    faiss.write_index(index, str(tmp))
-    tmp.replace(ipath)
     sidecar = {
-        "version": SIDECAR_VERSION, "space_id": space.id, "model": space.model, "detector": space.detector,
-        "aligner": space.aligner, "dim": space.dim, "metric": "inner_product_l2_normalised",
-        "revision": space.revision, "count": len(stored), "vector_ids": stored.vector_ids.tolist(),
+        "version": SIDECAR_VERSION, "space_id": record.id, "model": record.model, "detector": record.detector,
+        "aligner": record.aligner, "dim": record.dim, "metric": "inner_product_l2_normalised",
+        "revision": record.revision, "count": len(stored), "vector_ids": stored.vector_ids.tolist(),
+        "paths": stored.paths, "identities": stored.identities,
     }
-    jtmp = jpath.with_suffix(".json.tmp")
-    jtmp.write_text(json.dumps(sidecar))
-    jtmp.replace(jpath)
-    log.info("built index for space %s: %d vectors", space.id, len(stored))
-    return _to_device(faiss, SpaceIndex(index, stored.vector_ids, space.revision, True, False))
+    try:
+        ipath.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(ipath, lambda tmp: faiss.write_index(index, tmp))
+        _atomic_write(jpath, lambda tmp: Path(tmp).write_text(json.dumps(sidecar)))
+    except OSError as exc:  # a read-only store still searches, from an index built in memory
+        log.info("index for space %s not saved: %s", record.id, exc)
+    log.info("built index for space %s: %d vectors", record.id, len(stored))
+    return _to_device(faiss, SpaceIndex(index, stored.vector_ids, list(stored.paths), list(stored.identities),
+                                        record.revision, True, False))
 
 
 def _to_device(faiss, idx: SpaceIndex) -> SpaceIndex:

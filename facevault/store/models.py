@@ -57,7 +57,7 @@ class Image(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Space(Base):
+class SpaceRow(Base):
     """An embedding space: recognizer + detector + aligner. Vectors never mix across spaces."""
 
     __tablename__ = "spaces"
@@ -92,7 +92,7 @@ class Scan(Base):
 
 
 class Face(Base):
-    """A detected face in an image's content, per detector: box, 5 landmarks (x1,y1..x5,y5), score."""
+    """A detected face in an image's content, per detector: box, landmarks (x1,y1..xn,yn) and their scheme, score."""
 
     __tablename__ = "faces"
     __table_args__ = (UniqueConstraint("sha256", "detector", "idx", name="uq_face"),)
@@ -105,6 +105,7 @@ class Face(Base):
     w: Mapped[float] = mapped_column(Float)
     h: Mapped[float] = mapped_column(Float)
     landmarks: Mapped[list | None] = mapped_column(JSON)
+    landmark_scheme: Mapped[str | None] = mapped_column(String(16))  # what the points mean (core.types)
     score: Mapped[float] = mapped_column(Float)
     source: Mapped[str | None] = mapped_column(String(64))
     is_subject: Mapped[bool] = mapped_column(default=False)

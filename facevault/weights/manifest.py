@@ -1,4 +1,5 @@
-"""The weights manifest (`weights/manifest.toml`): every known weights file, where to get it, how to check it.
+"""The weights manifest (`facevault/weights/manifest.toml`, package data): every known weights file, where to
+get it, how to check it.
 
 `status()` says which files are present and whether their sha256 matches; `fetch()` downloads one, verifies
 it and only then moves it into place; `add()` registers a user's own ONNX recognizer with the preprocessing of
@@ -8,30 +9,22 @@ model is never invisible here.
 
 from __future__ import annotations
 
-import bz2
-import hashlib
-import http.client
 import logging
 import os
 import re
-import shutil
-import tempfile
-import urllib.error
-import urllib.request
-import zipfile
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-from facevault.weights import locate as weights
 from facevault.core.errors import UnknownName, WeightsError
+from facevault.weights import locate as weights
 
 log = logging.getLogger(__name__)
 
-MANIFEST_PATH = Path(__file__).resolve().parent / "manifest.toml"
+MANIFEST = ("facevault.weights", "manifest.toml")  # package data, read with importlib.resources
+MANIFEST_PATH = "facevault/weights/manifest.toml"  # as messages name it
 HASH_LIMIT = 200 * 1024 * 1024  # larger files are hashed only when asked (`verify=True`)
-TIMEOUT_S = 60
 _KEYS = {"name", "sha256", "size", "url", "mirrors", "archive", "member", "home", "licence", "preprocessing",
          "used_by", "notes"}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -97,15 +90,18 @@ class Fetched:
 @lru_cache(maxsize=1)
 def entries() -> dict[str, WeightFile]:
     """The manifest's entries by name, read once. A missing manifest gives {} (with a warning)."""
-    if not MANIFEST_PATH.is_file():
-        log.warning("weights manifest not found at %s", MANIFEST_PATH)
-        return {}
+    from importlib import resources
+
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
+    resource = resources.files(MANIFEST[0]).joinpath(MANIFEST[1])
+    if not resource.is_file():
+        log.warning("weights manifest %s is missing from the installed package", MANIFEST_PATH)
+        return {}
     try:
-        doc = tomllib.loads(MANIFEST_PATH.read_text(encoding="utf-8"))
+        doc = tomllib.loads(resource.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise WeightsError(f"cannot read the weights manifest {MANIFEST_PATH}: {exc}") from None
     out: dict[str, WeightFile] = {}
@@ -183,19 +179,13 @@ def lookup(name: str) -> WeightFile:
 # ---------------------------------------------------------------- where files are
 
 
-def deepface_dir() -> Path:
-    """Where deepface keeps (and downloads) its weights."""
-    return Path(os.environ.get("DEEPFACE_HOME") or Path.home()).expanduser() / ".deepface" / "weights"
-
-
-def default_dir() -> Path:
-    env = os.environ.get("FACEVAULT_WEIGHTS")
-    return Path(env).expanduser() if env else weights.REPO_WEIGHTS
+deepface_dir = weights.deepface_dir
+default_dir = weights.default_dir
 
 
 def target_path(wf: WeightFile, dest_dir: str | os.PathLike | None = None) -> Path:
     """Where `fetch` places the file: `dest_dir`, else deepface's folder for deepface's files, else the
-    weights folder ($FACEVAULT_WEIGHTS or the repository's `weights/`)."""
+    weights folder ($FACEVAULT_WEIGHTS, or the per-user data folder)."""
     if os.path.isabs(wf.name):
         return Path(wf.name)
     if dest_dir:
@@ -243,11 +233,13 @@ def status(weights_dir: str | os.PathLike | None = None, verify: bool = False) -
 
 def fetch(name: str, dest_dir: str | os.PathLike | None = None, force: bool = False,
           progress: Callable[[int, int | None], None] | None = None) -> Fetched:
-    """Download a weights file, verify its sha256 and move it into place.
+    """Download a weights file, verify its sha256 and move it into place (see `facevault.weights.fetch`).
 
-    A copy already present (and matching) is kept unless `force`. Nothing is left behind on failure: the
-    download goes to a temporary file beside the target and replaces it only once verified.
+    A copy already present (and matching) is kept unless `force`. The URL, then each mirror, is tried in order;
+    nothing is left behind on failure, and a checksum mismatch is one error naming both digests.
     """
+    from facevault.weights.fetch import ChecksumMismatch, DownloadFailed, download
+
     wf = lookup(name)
     target = target_path(wf, dest_dir)
     if not force:
@@ -263,111 +255,27 @@ def fetch(name: str, dest_dir: str | os.PathLike | None = None, force: bool = Fa
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise WeightsError(f"cannot write to {target.parent}: {_reason(exc)}; choose another place with --dest") \
-            from None
-    mismatch: WeightsError | None = None
+        raise WeightsError(f"cannot write to {target.parent}: {exc.strerror or exc}; choose another place with "
+                           "--dest") from None
+    mismatch: str | None = None
     first_failure: str | None = None
     for url in (wf.url, *wf.mirrors):
         try:
-            return _download(wf, url, target, progress)
-        except _Mismatch as exc:
-            mismatch = mismatch or WeightsError(str(exc))
-        except _Failed as exc:
+            digest = download(url, target, wf.sha256, wf.archive, wf.member, progress)
+        except ChecksumMismatch as exc:
+            mismatch = mismatch or str(exc)
+            continue
+        except DownloadFailed as exc:
             first_failure = first_failure or f"could not download {wf.name} from {url}: {exc}"
-    if mismatch is not None:
-        raise mismatch
-    raise WeightsError(f"{first_failure}; place the file at {target} by hand")
-
-
-class _Failed(Exception):
-    """The download or unpacking failed (try the next mirror)."""
-
-
-class _Mismatch(Exception):
-    """The downloaded file is not the one the manifest names."""
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        text = f"HTTP {exc.code} {exc.reason}"
-    elif isinstance(exc, urllib.error.URLError):
-        text = str(exc.reason)
-    else:
-        text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
-
-
-def _download(wf: WeightFile, url: str, target: Path, progress: Callable | None) -> Fetched:
-    temps: list[Path] = []
-
-    def temp(tag: str) -> Path:
-        fd, p = tempfile.mkstemp(prefix=f".{Path(wf.name).name}.", suffix=f".{tag}.part", dir=target.parent)
-        os.close(fd)
-        temps.append(Path(p))
-        return temps[-1]
-
-    try:
-        raw = temp("download")
-        try:
-            req = urllib.request.Request(url, headers={"User-Agent": "facevault"})
-            with urllib.request.urlopen(req, timeout=TIMEOUT_S) as resp, open(raw, "wb") as out:
-                length = resp.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-                done = 0
-                for chunk in iter(lambda: resp.read(1 << 20), b""):
-                    out.write(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(done, total)
-        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-            raise _Failed(_reason(exc)) from None
-        final = _unpack(wf, raw, temp) if wf.archive else raw
-        digest = _sha256(final)
-        if wf.sha256 and digest != wf.sha256:
-            raise _Mismatch(f"checksum mismatch for {wf.name} from {url}: expected sha256 {wf.sha256}, "
-                            f"got {digest}; the file was not kept")
+            continue
         notes = []
         if not wf.sha256:
-            with open(final, "rb") as fh:
-                head = fh.read(512).lstrip().lower()
-            if head.startswith((b"<!doctype html", b"<html")):
-                raise _Failed("the server sent a web page, not the file (a link that needs a browser?)")
             notes.append(f"no sha256 is known for {wf.name}: the downloaded file has sha256 {digest}")
             log.warning(notes[-1])
-        os.chmod(final, 0o644)
-        os.replace(final, target)
-        log.info("fetched %s from %s into %s", wf.name, url, target)
         return Fetched(wf.name, target, digest, downloaded=True, notes=notes)
-    finally:
-        for p in temps:
-            if p.exists():
-                p.unlink()
-
-
-def _unpack(wf: WeightFile, raw: Path, temp: Callable[[str], Path]) -> Path:
-    out_path = temp("unpacked")
-    try:
-        if wf.archive == "bz2":
-            with bz2.open(raw, "rb") as src, open(out_path, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-        else:
-            with zipfile.ZipFile(raw) as zf:
-                member = next((n for n in zf.namelist() if n == wf.member or n.endswith("/" + wf.member)), None)
-                if member is None:
-                    raise _Failed(f"{wf.member} is not in the zip archive")
-                with zf.open(member) as src, open(out_path, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise _Failed(f"cannot unpack the {wf.archive} archive: {_reason(exc)}") from None
-    return out_path
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    if mismatch is not None:
+        raise WeightsError(mismatch)
+    raise WeightsError(f"{first_failure}; place the file at {target} by hand")
 
 
 # ---------------------------------------------------------------- what each registry entry needs
@@ -393,116 +301,3 @@ def availability(entry: Any, weights_dir: str | os.PathLike | None = None) -> li
         rows.append({"file": fname, "path": str(path) if path else None, "present": path is not None,
                      "how": str(path) if path else how})
     return rows
-
-
-# ---------------------------------------------------------------- user-registered ONNX recognizers
-
-INPUT_SIDES = range(96, 129)  # "112-ish": the ArcFace template scales, but not to any size
-
-
-def add(file: str | os.PathLike, like: str, name: str | None = None) -> Any:
-    """Register a user's own ONNX recognizer with the preprocessing of the ONNX model `like`.
-
-    The file is probed with onnxruntime (one image input of about 112x112 px, its real output size), copied
-    into the weights folder (where `user-models.json` lives) and recorded there as JSON. Returns the new
-    registry entry.
-    """
-    from datetime import datetime, timezone
-
-    from facevault.zoo import registry
-    from facevault.core.errors import FacevaultError
-    from facevault.faces.embed.onnx import OnnxRecognizer, OnnxSpec
-    from facevault.zoo import user
-
-    src = Path(file).expanduser()
-    if not src.is_file():
-        raise WeightsError(f"{src}: no such file")
-    base = registry.model(like)
-    spec = base.kwargs.get("spec") if isinstance(base.kwargs, dict) else None
-    if base.source != "onnx" or not isinstance(spec, dict):
-        onnx_models = [n for n, e in registry.models().items() if e.source == "onnx"]
-        raise UnknownName("ONNX recognizer to copy the preprocessing of", like, onnx_models)
-    name = name or re.sub(r"[^a-z0-9.+]+", "-", src.stem.lower()).strip("-") or "user-model"
-    existing = registry.models().get(name)
-    if existing is not None and name not in user.load():
-        raise FacevaultError(f"a model named {name!r} already exists ({existing.description}); "
-                             "choose another with --name")
-    probe = _probe(src, spec)
-    folder = user.folder()
-    dest, copied = _place(src, folder)
-    try:
-        new = dict(spec, file=dest.name, sha256=_sha256(dest), input_size=probe["input_size"],
-                   layout=probe["layout"], dim=probe["dim"], fixed_batch=probe["fixed_batch"], url=None,
-                   licence="user-supplied",
-                   notes=f"registered with `facevault weights add` from {src.resolve()}, preprocessing of {like}")
-        checked = OnnxSpec.from_dict(new)
-        OnnxRecognizer(checked, weights_dir=str(folder))  # the wrapper accepts the graph with this spec
-    except BaseException:
-        if copied:
-            dest.unlink(missing_ok=True)
-        raise
-    user.save(name, {"like": like, "spec": checked.to_dict(), "dim": checked.dim, "input": checked.input_label(),
-                     "added": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    registry.refresh()
-    log.info("registered %s (%d-d, like %s) from %s", name, checked.dim, like, dest)
-    return registry.model(name)
-
-
-def _probe(path: Path, like_spec: dict[str, Any]) -> dict[str, Any]:
-    """Input layout/size/batch and the real output size of an ONNX face recognizer; refuse anything else."""
-    import numpy as np
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    try:
-        sess = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise WeightsError(f"{path.name} is not an ONNX model onnxruntime can load: {first}") from None
-    inputs = sess.get_inputs()
-    if len(inputs) != 1:
-        raise WeightsError(f"{path.name} takes {len(inputs)} inputs; a face recognizer takes one image")
-    inp = inputs[0]
-    shape = list(inp.shape)
-    dims = [d if isinstance(d, int) and d > 0 else None for d in shape]
-    if inp.type != "tensor(float)" or len(shape) != 4 or 3 not in (dims[1], dims[3]):
-        raise WeightsError(f"{path.name}: input {inp.name!r} is {inp.type} {shape}; need a float image "
-                           "Nx3xHxW or NxHxWx3 of about 112x112 px")
-    layout = "NCHW" if dims[1] == 3 else "NHWC"
-    h, w = (dims[2], dims[3]) if layout == "NCHW" else (dims[1], dims[2])
-    side = h or w or int(like_spec["input_size"])
-    if (h and w and h != w) or side not in INPUT_SIDES:
-        raise WeightsError(f"{path.name}: input {inp.name!r} is {shape}; need a square face chip of about "
-                           f"112x112 px ({INPUT_SIDES.start}-{INPUT_SIDES.stop - 1})")
-    batch = dims[0] or like_spec.get("fixed_batch") or None
-    x = np.zeros((batch or 1, 3, side, side) if layout == "NCHW" else (batch or 1, side, side, 3), np.float32)
-    try:
-        out = np.asarray(sess.run(None, {inp.name: x})[0])
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise WeightsError(f"{path.name} fails on a {list(x.shape)} input: {first}") from None
-    dim = int(np.prod(out.shape[1:])) if out.ndim >= 2 else 0
-    if out.shape[0] != len(x) or dim < 16:
-        raise WeightsError(f"{path.name}: output shape {list(out.shape)} is not one embedding per face")
-    return {"layout": layout, "input_size": side, "fixed_batch": batch, "dim": dim}
-
-
-def _place(src: Path, folder: Path) -> tuple[Path, bool]:
-    """The copy in the weights folder and whether it was made now (a different file of that name is refused)."""
-    dest = folder / src.name
-    if dest.is_file() and (dest.resolve() == src.resolve() or _sha256(dest) == _sha256(src)):
-        return dest, False
-    if dest.exists():
-        raise WeightsError(f"{dest} already exists and differs from {src}; rename your file")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{src.name}.", suffix=".part", dir=folder)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return dest, True

@@ -7,8 +7,8 @@ the files of deepface's default engine here (onnx), `RECOGNIZER_FILES` those of 
 
 from facevault.zoo.registry import Entry
 
-TARGET_DETECTOR = "facevault.faces.deepface_backend:DeepfaceDetector"
-TARGET_RECOGNIZER = "facevault.faces.deepface_backend:DeepfaceRecognizer"
+TARGET_DETECTOR = "facevault.faces.detect.deepface:DeepfaceDetector"
+TARGET_RECOGNIZER = "facevault.faces.embed.deepface:DeepfaceRecognizer"
 ANY_ENGINE = "any"  # a model deepface runs the same way on every engine (opencv, dlib or onnxruntime)
 
 # name: (dim, deepface's input_shape (width, height) as `resize_image` is called with it reversed, description)

@@ -1,9 +1,9 @@
 """ONNX recognizer entries: one `OnnxSpec` each, run by `facevault.faces.embed.onnx.OnnxRecognizer`.
 
-Data only: the specs module imports neither onnxruntime nor OpenCV.
+Data only: the specs (`facevault.zoo.onnx_specs`) import neither onnxruntime nor OpenCV, nor anything of `faces`.
 """
 
-from facevault.faces.embed.onnx import SPECS, OnnxSpec
+from facevault.zoo.onnx_specs import SPECS, OnnxSpec
 from facevault.zoo.registry import Entry
 
 TARGET = "facevault.faces.embed.onnx:OnnxRecognizer"

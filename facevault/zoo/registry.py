@@ -12,8 +12,10 @@ from functools import lru_cache
 from typing import Any
 
 from facevault.core.errors import UnknownName
+from facevault.core.types import Space
 
 ZOO_MODULES = (
+    "facevault.zoo.aligners",
     "facevault.zoo.native",
     "facevault.zoo.native_onnx",
     "facevault.zoo.onnx",
@@ -25,7 +27,7 @@ ZOO_MODULES = (
 @dataclass(frozen=True)
 class Entry:
     name: str
-    kind: str  # detector | recognizer
+    kind: str  # detector | recognizer | aligner
     source: str  # native | onnx | deepface
     target: str  # "module:attr"
     kwargs: dict = field(default_factory=dict)
@@ -48,9 +50,11 @@ def refresh() -> None:
 
 
 @lru_cache(maxsize=1)
-def _all() -> tuple[dict[str, Entry], dict[str, Entry]]:
+def _all() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Entry]]:
     detectors: dict[str, Entry] = {}
     models: dict[str, Entry] = {}
+    aligners: dict[str, Entry] = {}
+    by_kind = {"detector": detectors, "recognizer": models, "aligner": aligners}
     for mod in ZOO_MODULES:
         try:
             module = importlib.import_module(mod)
@@ -61,8 +65,8 @@ def _all() -> tuple[dict[str, Entry], dict[str, Entry]]:
         # a zoo module may compute its entries on demand (e.g. user-registered weights read from disk)
         entries = module.entries() if hasattr(module, "entries") else module.ENTRIES
         for e in entries:
-            (detectors if e.kind == "detector" else models)[e.name] = e
-    return detectors, models
+            by_kind.get(e.kind, models)[e.name] = e
+    return detectors, models, aligners
 
 
 def detectors() -> dict[str, Entry]:
@@ -71,6 +75,18 @@ def detectors() -> dict[str, Entry]:
 
 def models() -> dict[str, Entry]:
     return _all()[1]
+
+
+def aligners() -> dict[str, Entry]:
+    return _all()[2]
+
+
+def aligner(name: str) -> Entry:
+    """The aligner entry a space names (`Space.aligner`)."""
+    try:
+        return aligners()[name]
+    except KeyError:
+        raise UnknownName("aligner", name, list(aligners())) from None
 
 
 def detector(name: str) -> Entry:
@@ -96,3 +112,13 @@ def aligner_for(model_name: str, aligner: str | None) -> str:
     if aligner not in accepted:
         raise UnknownName(f"aligner for {model_name}", aligner, list(accepted))
     return aligner
+
+
+def space(model_name: str, detector_name: str, aligner: str | None = None) -> Space:
+    """The space these names make, with the model's default aligner when none is given and its dimension.
+
+    Unknown names raise UnknownName listing the valid ones; an aligner the model cannot use is refused.
+    """
+    entry = model(model_name)
+    detector(detector_name)
+    return Space(model_name, detector_name, aligner_for(model_name, aligner), int(entry.dim or 0))

@@ -1,8 +1,8 @@
 """User-registered ONNX recognizers (`facevault weights add`), read from `user-models.json`.
 
-The file lives in the weights folder ($FACEVAULT_WEIGHTS, else the repository's `weights/`). It is JSON, one
-record per model: the preprocessing spec copied from an existing ONNX entry with the user's file, its sha256 and
-the probed output dimension. The registry calls `entries()` lazily, so nothing is read at import.
+The file lives in the weights folder ($FACEVAULT_WEIGHTS, else the per-user data folder; never site-packages).
+It is JSON, one record per model: the preprocessing spec copied from an existing ONNX entry with the user's
+file, its sha256 and the probed output dimension. The registry calls `entries()` lazily, so nothing is read at import.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from facevault.core import paths
 from facevault.zoo.registry import Entry
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,8 @@ VERSION = 1
 
 
 def folder() -> Path:
-    """The weights folder user models are registered in."""
-    from facevault.weights.locate import REPO_WEIGHTS
-
-    env = os.environ.get("FACEVAULT_WEIGHTS")
-    return Path(env).expanduser() if env else REPO_WEIGHTS
+    """The weights folder user models are registered in: $FACEVAULT_WEIGHTS, else the per-user data folder."""
+    return paths.writable_weights_dir()
 
 
 def path(weights_dir: str | os.PathLike | None = None) -> Path:

@@ -1,5 +1,7 @@
 """ArcFace-template alignment: a similarity transform of 5 landmarks onto the standard 112x112 template.
 
+`ArcfaceAligner` is the "arcface" aligner stage; the functions above it are the template math.
+
 ArcFace-family recognizers (insightface, AdaFace, SFace, MobileFaceNet) were trained on crops made this way,
 so they only reach their published accuracy on them. Points are in ArcFace order: left eye (smaller x in the
 image), right eye, nose tip, left mouth corner, right mouth corner.
@@ -7,9 +9,15 @@ image), right eye, nose tip, left mouth corner, right mouth corner.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from facevault.core.errors import FacevaultError
+from facevault.core.types import Detection
+from facevault.faces.align.base import check_input
+from facevault.faces.embed.base import DEEPFACE_BGR01, RGB_UINT8
+from facevault.faces.landmarks import ArcfacePoints
 
 TEMPLATE_SIZE = 112
 
@@ -87,3 +95,29 @@ def arcface_crop(rgb: np.ndarray, landmarks5: np.ndarray, size: int = TEMPLATE_S
     chip = cv2.warpAffine(np.ascontiguousarray(rgb), m, (int(size), int(size)), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return np.ascontiguousarray(chip, dtype=np.uint8)
+
+
+class ArcfaceAligner:
+    """The "arcface" aligner: 5 ArcFace-order points -> similarity transform -> square template chip.
+
+    Points are the detector's when they are complete ARCFACE5 (YuNet, SCRFD, RetinaFace, deepface-retinaface),
+    else dlib's 68 points reduced to five (dlib's own DLIB5 points are eye corners, not what the template
+    expects). Chips are uint8 RGB, or deepface's input (BGR in [0, 1], resized as `DeepFace.represent` does)
+    for deepface's ArcFace-family models.
+    """
+
+    name = "arcface"
+
+    def __init__(self, input_size: tuple[int, int] = (TEMPLATE_SIZE, TEMPLATE_SIZE), input_kind: str = RGB_UINT8,
+                 weights_dir: str | os.PathLike | None = None) -> None:
+        self.input_size, self.input_kind = check_input(self.name, input_size, input_kind)
+        self.points = ArcfacePoints(weights_dir)
+
+    def align(self, rgb: np.ndarray, det: Detection) -> np.ndarray:
+        """The template chip of this face, in the recognizer's input kind."""
+        chip = arcface_crop(rgb, self.points.complete(rgb, det), size=self.input_size[0])
+        if self.input_kind == DEEPFACE_BGR01:
+            from facevault.faces.deepface_backend import model_input
+
+            return model_input(np.ascontiguousarray(chip[..., ::-1]), self.input_size)
+        return chip

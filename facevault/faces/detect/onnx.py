@@ -1,9 +1,8 @@
 """5-point face detectors run from ONNX files: YuNet (through OpenCV), SCRFD and RetinaFace (onnxruntime).
 
-Each returns `Detection`s in full-resolution coordinates with `landmarks` a 5x2 float32 array in ArcFace
-order (the eye with the smaller x in a frontal face first, then the other eye, nose tip, mouth corner with the
-smaller x, the other mouth corner) and `source` set to the detector name, so aligners know the points are
-ArcFace-ordered. Large images are shrunk before detection (never past `DETECT_MAX_SIDE`) and mapped back.
+Each returns `Detection`s in full-resolution coordinates with `landmarks` = `Landmarks(points, ARCFACE5)`: 5
+points in ArcFace order (the eye with the smaller x in a frontal face first, then the other eye, nose tip, mouth
+corner with the smaller x, the other mouth corner), so aligners know what the points are. Large images are shrunk before detection (never past `DETECT_MAX_SIDE`) and mapped back.
 
 Decoding follows the published schemes: SCRFD's anchor-free distances on strides 8/16/32 with two anchor
 centres per location (Guo et al., "Sample and Computation Redistribution for Efficient Face Detection", 2021)
@@ -19,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from facevault.weights import locate as weights
-from facevault.faces.detect.dlib import DETECT_MAX_SIDE, _downscale, has_central, merge
 from facevault.core.errors import FacevaultError, WeightsError
-from facevault.core.types import Detection
+from facevault.core.optional import require
+from facevault.core.types import ARCFACE5, Detection, Landmarks
+from facevault.faces.detect.base import DETECT_MAX_SIDE, downscale, has_central, merge
+from facevault.weights import locate as weights
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def _weights_file(filename: str, weights_dir: str | None) -> Path:
 
 def _session(path: Path):
     """An onnxruntime session on the GPU when onnxruntime offers CUDA, else on the CPU."""
-    import onnxruntime as ort
+    ort = require("onnxruntime", "to run ONNX detectors")
 
     available = ort.get_available_providers()
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
@@ -96,7 +96,7 @@ def _detections(boxes: np.ndarray, scores: np.ndarray, kps: np.ndarray, scale: f
         if x1 <= x0 or y1 <= y0:
             continue
         out.append(Detection(x0, y0, x1 - x0, y1 - y0, float(score), source,
-                             np.asarray(pts, dtype=np.float32).reshape(5, 2)))
+                             Landmarks(np.asarray(pts, dtype=np.float32).reshape(5, 2), ARCFACE5)))
     return out
 
 
@@ -136,7 +136,7 @@ class YuNet:
         import cv2
 
         h, w = rgb.shape[:2]
-        small, scale = _downscale(rgb, self.max_side)
+        small, scale = downscale(rgb, self.max_side)
         bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
         found = self._run(bgr, scale, self.score_threshold, w, h)
         if not self.fallback or has_central(found, w, h):

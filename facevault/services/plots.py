@@ -186,47 +186,11 @@ def distribution_plot(scores: np.ndarray, labels: np.ndarray, path: str | Path, 
 
 
 # ---------------------------------------------------------------- clustered heatmap
-def cluster_order(similarity: np.ndarray) -> np.ndarray:
-    """Leaf order of an average-linkage (UPGMA) clustering on distance 1 - similarity.
-
-    At each merge the two sub-orders are flipped so that the leaves that meet are the closest of
-    the four choices; similar rows therefore end up next to each other. NaN counts as the largest
-    distance. O(n^3) time in numpy, fine for the few hundred identities a heatmap can show.
-    """
-    s = np.asarray(similarity, float)
-    n = len(s)
-    if s.shape != (n, n):
-        raise ValueError("cluster_order needs a square matrix")
-    if n <= 2:
-        return np.arange(n)
-    d = 1.0 - s
-    finite = np.isfinite(d)
-    d[~finite] = d[finite].max() if finite.any() else 1.0
-    d = (d + d.T) / 2.0
-    base = d.copy()
-    np.fill_diagonal(d, np.inf)
-    size = np.ones(n)
-    leaves: dict[int, list[int]] = {i: [i] for i in range(n)}
-    for _ in range(n - 1):
-        i, j = sorted(np.unravel_index(int(np.argmin(d)), d.shape))
-        a, b = leaves[i], leaves.pop(j)
-        a, b = min(((a, b), (a[::-1], b), (a, b[::-1]), (a[::-1], b[::-1])), key=lambda ab: base[ab[0][-1], ab[1][0]])
-        leaves[i] = a + b
-        merged = (size[i] * d[i] + size[j] * d[j]) / (size[i] + size[j])
-        d[i, :] = merged
-        d[:, i] = merged
-        d[i, i] = np.inf
-        d[j, :] = np.inf
-        d[:, j] = np.inf
-        size[i] += size[j]
-    (order,) = leaves.values()
-    return np.asarray(order)
-
-
 def heatmap_plot(names: Sequence[str], counts: Sequence[int], matrix: np.ndarray, path: str | Path, *,
                  title: str = "mean cosine similarity between identities", note: str = "",
                  formats: Sequence[str] | None = None) -> list[Path]:
-    """Identity x identity similarity as drawn (order the rows first, e.g. with `cluster_order`)."""
+    """Identity x identity similarity as drawn (order the rows first, e.g. with
+    `facevault.evaluation.similarity.cluster_order`)."""
     m = np.asarray(matrix, float)
     n = len(names)
     size = max(6.0, min(0.3 * n + 3.0, 40.0))
