@@ -25,7 +25,10 @@ from facevault.core.types import Space, SpaceRecord, StoredVectors
 
 if TYPE_CHECKING:  # the heavy modules load when a method first needs them
     from facevault.faces.pipeline import Pipeline
+    from facevault.services.check import CheckReport
     from facevault.services.evaluate import EvaluationRun
+    from facevault.services.grid import Grid
+    from facevault.services.study import Study
     from facevault.services.health import HealthReport
     from facevault.services.ingest import IngestSummary, Runner
     from facevault.services.report import Report
@@ -101,6 +104,12 @@ def index_device() -> str:
     return device()
 
 
+def _names(dataset: str | Sequence[str] | None) -> list[str] | None:
+    if dataset is None:
+        return None
+    return [dataset] if isinstance(dataset, str) else (list(dataset) or None)
+
+
 class Vault:
     """A facevault store: ingest datasets into it, then evaluate, compare and search from its vectors."""
 
@@ -153,10 +162,16 @@ class Vault:
 
         return spaces.choose(self.catalog.spaces(), model, detector, aligner)
 
-    def vectors(self, model: str | None = None, detector: str | None = None, aligner: str | None = None) -> StoredVectors:
+    def vectors(self, model: str | None = None, detector: str | None = None, aligner: str | None = None, *,
+                dataset: str | Sequence[str] | None = None) -> StoredVectors:
         """The subject vector of every usable image of a space: `matrix` (n x dim, unit rows), `paths`,
-        `identities`, `norms` (the raw embeddings' norms)."""
-        return self.catalog.vectors(self.space(model, detector, aligner).id)
+        `identities`, `norms` (the raw embeddings' norms). `dataset`: one name or several (default: all; paths
+        and identities read "dataset/..." when several datasets are read)."""
+        return self.catalog.vectors(self.space(model, detector, aligner).id, _names(dataset))
+
+    def datasets(self) -> list[dict]:
+        """Every dataset of the store: name, root, images, identities."""
+        return self.catalog.datasets()
 
     def pipeline(self, space: Space | SpaceRecord) -> "Pipeline":
         """The detect -> align -> embed pipeline of a space, built once per vault."""
@@ -168,25 +183,39 @@ class Vault:
         return self._pipelines[sp.key]
 
     # ---------------------------------------------------------------- writes
-    def ingest(self, dataset: PathLike, model: str = DEFAULT_MODEL, detector: str = DEFAULT_DETECTOR,
-               aligner: str | None = None, *, workers: int | None = None, runner: "Runner | None" = None,
+    def ingest(self, folder: PathLike, model: str = DEFAULT_MODEL, detector: str = DEFAULT_DETECTOR,
+               aligner: str | None = None, *, dataset: str | None = None, move_root: bool = False,
+               workers: int | None = None, runner: "Runner | None" = None,
                limit: int | None = None, batch_size: int | None = None, retry_failed: bool = False,
-               progress: Callable[[int, int], None] | None = None) -> "IngestSummary":
-        """Detect, align and embed every image of `dataset` (DATASET/<identity>/**/<image>) in one space.
+               progress: Callable[[int, int], None] | None = None, engine: str = "local",
+               address: str | None = None, gpus_per_worker: float | None = None) -> "IngestSummary":
+        """Detect, align and embed every image of `folder` (FOLDER/<identity>/**/<image>) in one space, as the
+        dataset `dataset` (default: the folder's name). A different folder under an existing dataset name is
+        refused unless `move_root` (the folder moved on disk); a content held by several datasets is embedded
+        once per space.
 
         Idempotent by content: only new or changed images are processed. `runner` chooses the engine (default:
         in-process for small jobs, else a process pool of `workers`); `progress(done, total)` is called as
-        images finish. Returns the run's counts.
+        images finish. Returns the run's counts. `engine="ray"` runs the per-image work on Ray Data (`address`:
+        a running cluster, `auto` or `ray://HOST:PORT`, else a local one; `gpus_per_worker`: GPUs per actor
+        where the cluster has GPUs); this process still plans and is the only catalog writer.
         """
         from facevault.services import ingest as ingest_mod
         from facevault.zoo import registry
 
+        if engine not in ("local", "ray"):
+            raise FacevaultError(f"unknown engine {engine!r} (valid: local, ray)")
         space = registry.space(model, detector, aligner)  # unknown names fail before anything is created
-        plan_files = ingest_mod.walk(Path(dataset), limit)  # so does a dataset that is not there
+        if engine == "ray" and runner is None:
+            from facevault.services.ingest.ray_runner import RayRunner
+
+            runner = RayRunner(address, workers, gpus_per_worker)
+        plan_files = ingest_mod.walk(Path(folder), limit, self.settings.max_file_bytes)  # so does a missing folder
         catalog = self._writable()
         return ingest_mod.ingest(catalog, plan_files, space, weights_dir=self.settings.weights_dir,
                                  workers=workers or self.settings.workers, runner=runner, batch_size=batch_size,
-                                 retry_failed=retry_failed, progress=progress)
+                                 retry_failed=retry_failed, progress=progress, dataset=dataset,
+                                 move_root=move_root, max_pixels=self.settings.max_pixels)
 
     # ---------------------------------------------------------------- reads
     def status(self) -> "StoreStatus":
@@ -199,49 +228,68 @@ class Vault:
                  pairs: PathLike | None = None, sample: int | None = None, metric: str = "cosine",
                  target_far: float | None = None, gallery_per_identity: int = 1, unknown_fraction: float = 0.1,
                  ranks: int = 20, bootstrap: int = 1000, seed: int = 0, folds: int = 10,
-                 calibrate: bool = True) -> "EvaluationRun":
+                 calibrate: bool | None = None, datasets: str | Sequence[str] | None = None, by: str | None = None,
+                 metric_column: str = "accuracy") -> "EvaluationRun | Grid":
         """Verification (pairs file, seeded sample, or every pair) or identification from stored vectors, for
-        one space or a leaderboard of several (default: every space). With `calibrate`, a cross-validated
-        operating point is stored as the space's search threshold."""
+        one space or a leaderboard of several (default: every space), over `datasets` (default: all). The
+        operating point is stored as the space's search threshold when cross-validated (`calibrate` None),
+        always (True) or never (False).
+
+        `by="dataset"`: the grid instead (a `Grid`), every space on every dataset with each dataset's own
+        protocol (its pairs file, else a seeded sample of `sample` pairs); no threshold is stored, and no
+        bootstrap is drawn (the cells are accuracy ± std over folds, AUC and EER)."""
         from facevault.services import evaluate as evaluate_mod
         from facevault.services import spaces
 
         records = spaces.select(self.catalog.spaces(), tuple(models), tuple(detectors))
+        if by is not None:
+            from facevault.services import grid as grid_mod
+
+            if by != "dataset":
+                raise FacevaultError(f"evaluate by {by!r}: only by='dataset' is known")
+            return grid_mod.build(self.catalog, records, _names(datasets), metric_column=metric_column,
+                                  sample=sample, metric=metric, seed=seed, folds=folds)  # cells carry no CI
         return evaluate_mod.run(
             self.catalog, records, protocol, pairs_file=Path(pairs) if pairs is not None else None, sample=sample,
             metric=metric, target_far=target_far, gallery_per_identity=gallery_per_identity,
             unknown_fraction=unknown_fraction, ranks=ranks, bootstrap=bootstrap, seed=seed, folds=folds,
-            calibrate=calibrate)
+            calibrate=calibrate, datasets=_names(datasets))
 
     def similarity(self, *, model: str | None = None, detector: str | None = None,
                    identities: Sequence[str] | None = None, top: int | None = 40,
-                   order: str = "cluster") -> "SimilarityMatrix":
-        """Identity x identity mean cosine similarity of a space (diagonal: distinct same-identity pairs)."""
+                   order: str = "cluster", datasets: str | Sequence[str] | None = None) -> "SimilarityMatrix":
+        """Identity x identity mean cosine similarity of a space (diagonal: distinct same-identity pairs), over
+        `datasets` (default: all)."""
         from facevault.services import similarity as similarity_mod
 
         record = self.space(model, detector)
-        return similarity_mod.compute(self.catalog.vectors(record.id), list(identities) if identities else None,
+        return similarity_mod.compute(self.catalog.vectors(record.id, _names(datasets)),
+                                      list(identities) if identities else None,
                                       top or None, order, space=record.label)
 
     def search(self, images: PathLike | Sequence[PathLike], *, k: int = 5, model: str | None = None,
-               detector: str | None = None, threshold: float | None = None) -> list[dict]:
-        """Every face of each query image matched to the k nearest identities, with a same/different verdict
-        at the space's calibrated threshold (or `threshold`). A query that cannot be searched (unreadable,
-        no face) is a result with its `error`."""
+               detector: str | None = None, threshold: float | None = None,
+               datasets: str | Sequence[str] | None = None) -> list[dict]:
+        """Every face of each query image matched to the k nearest identities (of `datasets`, default all), with
+        a same/different verdict at the space's calibrated threshold (or `threshold`). A query that cannot be
+        searched (unreadable, no face) is a result with its `error`."""
         from facevault.services import search as search_mod
 
         queries = [Path(images)] if isinstance(images, (str, os.PathLike)) else [Path(p) for p in images]
         record = self.space(model, detector)
-        index = self._index(record)
+        names = _names(datasets)
+        index = (search_mod.dataset_index(self.catalog.vectors(record.id, names), record) if names
+                 else self._index(record))
         return search_mod.search_images(index, record, self.pipeline(record), queries, k, threshold)
 
     def lookalikes(self, identity: str, *, k: int = 5, model: str | None = None,
-                   detector: str | None = None) -> dict:
-        """Other identities ranked by the cosine similarity of their centroids to `identity`'s."""
+                   detector: str | None = None, datasets: str | Sequence[str] | None = None) -> dict:
+        """Other identities (of `datasets`, default all) ranked by the cosine similarity of their centroids to
+        `identity`'s."""
         from facevault.services import search as search_mod
 
         record = self.space(model, detector)
-        return search_mod.lookalikes(self.catalog.vectors(record.id), record, identity, k)
+        return search_mod.lookalikes(self.catalog.vectors(record.id, _names(datasets)), record, identity, k)
 
     def verify(self, a: PathLike, b: PathLike, *, model: str | None = None, detector: str | None = None,
                threshold: float | None = None) -> "VerifyResult":
@@ -252,31 +300,83 @@ class Vault:
         return verify_mod.verify(record, self.pipeline(record), Path(a), Path(b), threshold)
 
     def report(self, out: PathLike, *, pairs: PathLike | None = None, sample: int | None = None, seed: int = 0,
-               folds: int = 10, top_identities: int = 30, hard_pairs: int = 8) -> "Report":
-        """Write the evaluation report (report.html, report.md, report.json, img/) of every space into `out`."""
+               folds: int = 10, top_identities: int = 30, hard_pairs: int = 8,
+               datasets: str | Sequence[str] | None = None) -> "Report":
+        """Write the evaluation report (report.html, report.md, report.json, img/) of every space into `out`,
+        over `datasets` (default: all)."""
         from facevault.services import report as report_mod
 
         rep = report_mod.build(self.catalog, Path(out), Path(pairs) if pairs is not None else None, sample, seed,
-                               folds, top_identities, hard_pairs, self.settings.weights_dir)
+                               folds, top_identities, hard_pairs, self.settings.weights_dir, _names(datasets))
         rep.files = report_mod.write(rep)
         return rep
 
+    def study(self, folders: Sequence[PathLike], *, models: Sequence[str] = (DEFAULT_MODEL,),
+              detectors: Sequence[str] = (DEFAULT_DETECTOR,), names: Sequence[str] | None = None,
+              out: PathLike | None = None, sample: int | None = None, seed: int = 0, folds: int = 10,
+              metric_column: str = "accuracy", workers: int | None = None, runner: "Runner | None" = None,
+              progress: Callable[[str, int, int], None] | None = None) -> "Study":
+        """The whole study: every folder ingested as a dataset (named `names[i]`, default its folder's name) for
+        every model x detector, the grid of spaces x datasets, and with `out` the study report (study.html,
+        study.md, study.json, img/). A rerun embeds only what is missing; combinations whose weights are absent
+        are listed in `skipped` with the reason."""
+        from facevault.services import study as study_mod
+
+        catalog = self._writable()
+        result = study_mod.run(catalog, [Path(f) for f in folders], list(models), list(detectors), names=names,
+                               weights_dir=self.settings.weights_dir, workers=workers or self.settings.workers,
+                               runner=runner, sample=sample, seed=seed, folds=folds, metric_column=metric_column,
+                               progress=progress)
+        if out is not None and result.grid is not None:
+            from facevault.services.report import study as study_report
+
+            rep = study_report.build(result.grid, Path(out))
+            result.report = study_report.write(rep)
+        return result
+
     def health(self, *, model: str | None = None, detector: str | None = None, duplicate_threshold: float = 0.98,
-               min_faces: int = 2, limit: int = 100) -> "HealthReport":
-        """Likely mislabels, duplicates across identities, thin identities and bad images of a space."""
+               min_faces: int = 2, limit: int = 100, datasets: str | Sequence[str] | None = None) -> "HealthReport":
+        """Likely mislabels, duplicates across identities, thin identities and bad images of a space, over
+        `datasets` (default: all)."""
         from facevault.services import health as health_mod
 
         record = self.space(model, detector)
-        return health_mod.check(self.catalog, record, duplicate_threshold, min_faces, limit)
+        return health_mod.check(self.catalog, record, duplicate_threshold, min_faces, limit,
+                                datasets=_names(datasets))
+
+    def index(self, *, model: str | None = None, detector: str | None = None, rebuild: bool = False,
+              kind: str | None = None) -> dict:
+        """Bring a space's FAISS index up to date (load, extend with new vectors, or rebuild; `kind` is one of
+        flat, ivf, hnsw, auto) and say which kind it is and why."""
+        record = self.space(model, detector)
+        idx = self._index(record, rebuild=rebuild, kind=kind)
+        return {"space": record.label, "space_id": record.id, **idx.info()}
+
+    def index_status(self) -> dict[int, dict]:
+        """Space id -> its index's kind, why, vector count and freshness, read from the pointer files alone."""
+        from facevault.store import index as index_mod
+
+        return {rec.id: index_mod.describe(self.catalog, rec) for rec in self.catalog.spaces()}
+
+    def check(self, repair: bool = False) -> "CheckReport":
+        """The store's consistency: SQLite integrity, orphan rows, vector lengths and norms, each index against
+        the catalog's revision. With `repair`, orphans are deleted and stale indices rebuilt (derived data only)."""
+        from facevault.services import check as check_mod
+
+        report = check_mod.check(self.catalog, repair)
+        if repair:
+            self._indices.clear()
+        return report
 
     # ---------------------------------------------------------------- internals
-    def _index(self, record: SpaceRecord) -> Any:
+    def _index(self, record: SpaceRecord, rebuild: bool = False, kind: str | None = None) -> Any:
         from facevault.store import index as index_mod
 
         cached = self._indices.get(record.id)
-        if cached is not None and cached.revision == record.revision:
+        if cached is not None and cached.revision == record.revision and not rebuild and kind in (None, cached.kind):
             return cached
-        idx = index_mod.load_or_build(self.catalog, record)
+        idx = index_mod.load_or_build(self.catalog, record, kind=None if kind == "auto" else kind,
+                                      rebuild=rebuild or kind == "auto")
         self._indices[record.id] = idx
         return idx
 

@@ -44,14 +44,16 @@ def test_help_loads_no_command_module_and_no_library():
 
 
 def test_an_unexpected_failure_is_one_line_and_vv_shows_the_traceback(tmp_path):
-    """A failure no command anticipates (here a catalog file that is not a database) is one line and a non-zero
+    """A failure no command anticipates (here a bug planted in settings resolution) is one line and a non-zero
     exit; -vv keeps the traceback for a bug report."""
-    store = tmp_path / "store"
-    store.mkdir()
-    (store / "catalog.db").write_bytes(b"this is not a database" * 100)
-    r = subprocess.run([sys.executable, "-m", "facevault", "status", "--store", str(store)], capture_output=True,
-                       text=True)
+    code = ("import sys; import facevault.core.settings as s\n"
+            "def boom(*a, **k):\n    raise RuntimeError('planted bug')\n"
+            "s.resolve = boom\n"
+            "from facevault.cli import main\n"
+            "sys.argv = ['facevault', *sys.argv[1:]]; main()")
+    store = str(tmp_path / "store")
+    r = subprocess.run([sys.executable, "-c", code, "status", "--store", store], capture_output=True, text=True)
     assert r.returncode == 1 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    r = subprocess.run([sys.executable, "-m", "facevault", "-vv", "status", "--store", str(store)],
-                       capture_output=True, text=True)
-    assert r.returncode != 0 and "Traceback" in r.stderr
+    assert "RuntimeError: planted bug" in r.stderr and "-vv" in r.stderr
+    r = subprocess.run([sys.executable, "-c", code, "-vv", "status", "--store", store], capture_output=True, text=True)
+    assert r.returncode != 0 and "Traceback" in r.stderr and "planted bug" in r.stderr

@@ -94,8 +94,8 @@ def test_empty_dataset(tmp_path):
     (tmp_path / "empty" / "someone" / "notes.txt").write_text("x")
     r = run_cli("ingest", str(tmp_path / "empty"), expect=1)
     assert "no images" in r.output
-    r = run_cli("ingest", str(tmp_path / "does-not-exist"), expect=1)
-    assert "does not exist" in r.output
+    r = run_cli("ingest", str(tmp_path / "does-not-exist"), expect=2)  # a usage error, before any store exists
+    assert "does not exist" in r.output and not (tmp_path / "store").exists()
 
 
 def test_a_second_writer_is_refused(dataset_copy):

@@ -60,3 +60,48 @@ def test_truncated_jpeg_is_corrupt(lfw_small):
     data = next((lfw_small / "Tony_Blair").glob("*.jpg")).read_bytes()
     with pytest.raises(CorruptImage):
         imageio.decode(data[: len(data) // 3])
+
+
+def _formats() -> list[tuple[str, str]]:
+    from PIL import features
+
+    out = [("tiff", ".tif"), ("gif", ".gif"), ("bmp", ".bmp"), ("webp", ".webp"), ("png", ".png")]
+    if features.check("avif"):
+        out.append(("avif", ".avif"))
+    try:
+        import pillow_heif  # noqa: F401  (the optional `heic` extra)
+
+        out.append(("heif", ".heic"))
+    except ImportError:
+        pass
+    return out
+
+
+def test_every_format_pillow_reads_is_ingested(tmp_path, lfw_small):
+    """Real faces converted to each format: all decoded and embedded (HEIC when the `heic` extra is installed,
+    AVIF when Pillow is built with it); a non-image file in an identity folder is counted, not silently lost."""
+    from conftest import run_cli
+
+    formats = _formats()
+    root = tmp_path / "formats"
+    for i, (fmt, suffix) in enumerate(formats):
+        ident = ["Colin_Powell", "Tony_Blair", "Hugo_Chavez", "George_W_Bush"][i % 4]
+        img = Image.open(lfw_small / ident / f"{ident}_{i // 4 + 1:04d}.jpg").convert("RGB")
+        (root / ident).mkdir(parents=True, exist_ok=True)
+        img.save(root / ident / f"face_{fmt}{suffix}", format=fmt.upper() if fmt != "heif" else "HEIF")
+    (root / "Colin_Powell" / "readme.txt").write_text("hello")
+    s = run_cli("ingest", str(root), "--json")
+    assert s["files"] == len(formats)
+    assert s["embedded"] == len(formats), s["problems"]
+    assert s["errors"] == {"not-an-image-file": 1}
+
+
+def test_gif_first_frame_and_multipage_tiff(tmp_path, lfw_small):
+    face = Image.open(lfw_small / "Colin_Powell" / "Colin_Powell_0001.jpg").convert("RGB")
+    grey = Image.new("RGB", face.size, (90, 90, 90))
+    face.save(tmp_path / "a.gif", save_all=True, append_images=[grey])
+    face.save(tmp_path / "a.tif", save_all=True, append_images=[grey])
+    for name in ("a.gif", "a.tif"):
+        d = imageio.load(tmp_path / name)
+        assert d.rgb.shape == (face.size[1], face.size[0], 3)
+        assert d.rgb.std() > 20  # the face, not the grey second frame

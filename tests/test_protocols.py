@@ -101,7 +101,8 @@ def test_all_pairs_hand_made():
 
 
 def test_all_protocol_cli_and_target_far(store_copy):
-    doc = run_cli("evaluate", "--store", str(store_copy), "--protocol", "all", "--target-far", "0.01", "--json")
+    doc = run_cli("evaluate", "--store", str(store_copy), "--protocol", "all", "--target-far", "0.01", "--calibrate",
+                  "--json")
     assert doc["protocol"] == "all:48 images" and doc["cross_validated"] is False
     op = doc["operating_point"]
     assert op["rule"] == "FAR <= 0.01" and op["far"] <= 0.01
@@ -118,7 +119,7 @@ def test_target_far_on_pairs_and_non_cosine_not_stored(store_copy):
     op = doc["operating_point"]
     assert op["far"] <= 0.01 and doc["threshold_source"].startswith("sample:400:seed0, FAR<=0.01")
     assert doc["threshold_source"].endswith("), cosine")
-    best = run_cli("evaluate", "--store", str(store_copy), "--protocol", "all", "--json")
+    best = run_cli("evaluate", "--store", str(store_copy), "--protocol", "all", "--calibrate", "--json")
     assert best["threshold_source"] == "all:48 images, best accuracy, all pairs, not cross-validated, cosine"
     assert best["operating_point"]["threshold"] == best["threshold"]
     doc = run_cli(*args, "--target-far", "0.01")  # back to the FAR point for the checks below
@@ -173,3 +174,53 @@ def test_choose_protocol():
             protocols.choose_protocol(*bad)
     r = run_cli("evaluate", expect=2)
     assert "--pairs-file" in r.output and "--protocol" in r.output
+
+
+def _stored(store) -> tuple[float | None, str | None]:
+    space = run_cli("status", "--store", str(store), "--json")["spaces"][0]
+    return space["threshold"], space["threshold_source"]
+
+
+def test_only_a_cross_validated_protocol_or_calibrate_replaces_the_threshold(store_copy):
+    """`--protocol all` (not cross-validated) leaves the threshold search/verify use, and says why; a sample
+    (cross-validated) stores one; --calibrate stores even from `all`; --no-calibrate never stores."""
+    base = ("evaluate", "--store", str(store_copy))
+    assert _stored(store_copy) == (None, None)
+    doc = run_cli(*base, "--protocol", "all", "--json")
+    assert not doc["threshold_stored"] and doc["threshold_note"] == "not cross-validated; --calibrate stores it"
+    assert _stored(store_copy) == (None, None)
+    sample = run_cli(*base, "--sample", "200", "--json")
+    assert sample["threshold_stored"] and sample["threshold_note"] is None
+    stored = _stored(store_copy)
+    assert stored[0] == pytest.approx(sample["threshold"]) and "10-fold" in stored[1]
+    out = run_cli(*base, "--protocol", "all").output  # the human output says it was not stored, and why
+    assert "stored for search" in out and "no (not cross-validated; --calibrate stores it)" in out
+    assert _stored(store_copy) == stored
+    doc = run_cli(*base, "--sample", "100", "--seed", "5", "--no-calibrate", "--json")
+    assert not doc["threshold_stored"] and doc["threshold_note"] == "--no-calibrate"
+    assert _stored(store_copy) == stored
+    doc = run_cli(*base, "--protocol", "all", "--calibrate", "--json")
+    assert doc["threshold_stored"] and _stored(store_copy)[1].startswith("all:48 images, best accuracy")
+
+
+def test_threshold_policy_in_the_library(store_copy):
+    """The same policy through the facade: calibrate None (default) stores only cross-validated thresholds."""
+    import facevault
+
+    with facevault.open(str(store_copy)) as vault:
+        run = vault.evaluate(protocol="all")
+        assert run.best.threshold_source is None and "cross-validated" in run.best.threshold_note
+        assert vault.space().threshold is None
+        run = vault.evaluate(protocol="all", calibrate=True)
+        assert run.best.threshold_source is not None
+        assert vault.space().threshold == pytest.approx(run.best.operating_point["threshold"])
+
+
+def test_bad_pairs_files_are_protocol_errors(tmp_path):
+    cases = {"noheader.txt": b"Aaron 1 2\nBob 1 Carl 2\n", "words.txt": b"folds pairs\n", "num.txt": b"1\nA x 2\n",
+             "bin.dat": bytes(range(256)), "latin1.csv": "a,b\xe9,yes\n".encode("latin-1"),
+             "header-only.csv": b"file_x,file_y,Decision\n"}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ProtocolError, match=name.replace(".", r"\.")):
+            protocols.read_pairs_file(tmp_path / name)

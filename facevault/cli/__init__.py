@@ -19,13 +19,16 @@ COMMANDS = {
     "ingest": ("facevault.cli.ingest", "Detect, align and embed every image of a dataset into the store."),
     "status": ("facevault.cli.status", "What the store holds: images, identities, spaces."),
     "evaluate": ("facevault.cli.evaluate", "Verification accuracy, AUC, EER, TAR@FAR and thresholds."),
+    "study": ("facevault.cli.study", "Every dataset x model x detector: ingest, the grid, the report."),
     "similarity": ("facevault.cli.similarity", "Identity x identity mean similarity (heatmap + CSV)."),
     "search": ("facevault.cli.search", "Who is this? Nearest identities, or lookalikes of one."),
+    "index": ("facevault.cli.index", "The search index of a space: kind (flat, IVF, HNSW), why, rebuild."),
     "verify": ("facevault.cli.verify", "Are two images the same person?"),
     "report": ("facevault.cli.report", "One HTML report of every space: curves, hardest pairs, health."),
     "health": ("facevault.cli.health", "Likely mislabels, duplicates, thin identities, bad images."),
     "models": ("facevault.cli.status", "Every recognizer and detector, its weights and device."),
     "weights": ("facevault.cli.weights", "Weights files: present, verified, fetch, add your own."),
+    "check": ("facevault.cli.check", "Is the store consistent? integrity, orphans, vectors, indices (--repair)."),
 }
 
 

@@ -7,13 +7,17 @@ from rich.table import Table
 
 from facevault.cli import cli
 from facevault.cli.common import (
+    dataset_option,
     emit_json,
     open_vault,
+    print_note,
+    print_table,
     space_options,
-    stdout,
     store_options,
 )
-from facevault.services import health as health_mod  # option defaults only
+
+#: facevault.services.health's defaults, repeated so completion and --help import no library (a test keeps them equal)
+DUPLICATE_THRESHOLD, MIN_FACES, LIMIT = 0.98, 2, 100
 
 _SECTIONS = (
     ("mislabels", "likely mislabels: nearer another identity's centroid than their own (own face left out)",
@@ -43,34 +47,35 @@ def _cell(v) -> str:
 
 @cli.command("health")
 @space_options
-@click.option("--duplicate-threshold", type=float, default=health_mod.DUPLICATE_THRESHOLD, show_default=True,
+@click.option("--duplicate-threshold", type=click.FloatRange(-1, 1), default=DUPLICATE_THRESHOLD, show_default=True,
               help="Cosine at or above which two faces of different identities count as duplicates.")
-@click.option("--min-faces", type=int, default=health_mod.MIN_FACES, show_default=True,
+@click.option("--min-faces", type=click.IntRange(min=1), default=MIN_FACES, show_default=True,
               help="Identities with fewer usable faces are listed.")
-@click.option("--limit", type=int, default=20, show_default=True, help="Rows shown per section (JSON: 100).")
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="Rows shown per section (JSON: 100).")
+@dataset_option
 @store_options
 def health_cmd(model: str | None, detector: str | None, duplicate_threshold: float, min_faces: int, limit: int,
-               store: str | None, db: str | None, as_json: bool) -> None:
+               datasets: tuple[str, ...], store: str | None, db: str | None, as_json: bool) -> None:
     """Dataset health in one space: faces that look like another identity (likely mislabels), the same face
     filed under two identities, identities too thin to evaluate, and images with no face, several faces
     or errors."""
     with open_vault(store, db) as vault:
-        rep = vault.health(model=model, detector=detector, duplicate_threshold=duplicate_threshold,
-                           min_faces=min_faces, limit=max(limit, health_mod.LIMIT))  # JSON keeps more rows
+        rep = vault.health(model=model, detector=detector, duplicate_threshold=duplicate_threshold, datasets=datasets,
+                           min_faces=min_faces, limit=max(limit, LIMIT))  # JSON keeps more rows
     if as_json:
         emit_json(rep.to_dict())
         return
-    stdout.print(f"space {rep.space}: {rep.faces} usable faces, {rep.identities} identities", highlight=False)
+    print_note(f"space {rep.space}: {rep.faces} usable faces, {rep.identities} identities")
     for key, title, cols in _SECTIONS:
         rows = getattr(rep, key)
         total = rep.totals[key]
         heading = title.format(thr=rep.duplicate_threshold, min=rep.min_faces)
         if not total:
-            stdout.print(f"[green]✓[/] {heading}: none", highlight=False)
+            print_note(f"[green]✓[/] {heading}: none")
             continue
         t = Table(title=f"{heading}: {total}" + (f" (first {limit})" if total > limit else ""), title_justify="left")
         for name, _ in cols:
             t.add_column(name, justify="right" if name in ("own", "nearest", "margin", "cosine", "faces") else "left")
         for r in rows[:limit]:
             t.add_row(*(_cell(r[k]) for _, k in cols))
-        stdout.print(t)
+        print_table(t)

@@ -9,11 +9,14 @@ from rich.table import Table
 
 from facevault.cli import cli
 from facevault.cli.common import (
+    dataset_option,
     emit_json,
     open_vault,
+    plain_output,
+    print_note,
+    print_table,
     space_options,
     stderr,
-    stdout,
     store_options,
     weights_option,
 )
@@ -27,9 +30,10 @@ from facevault.cli.common import (
 @click.option("--threshold", type=click.FloatRange(-1, 1), default=None,
               help="Cosine threshold for the same/different verdict (default: the one `evaluate` calibrated).")
 @weights_option
+@dataset_option
 @store_options
 def search_cmd(images: tuple[Path, ...], model: str | None, detector: str | None, identity: str | None, k: int,
-               threshold: float | None, weights_dir: str | None, store: str | None, db: str | None,
+               threshold: float | None, weights_dir: str | None, datasets: tuple[str, ...], store: str | None, db: str | None,
                as_json: bool) -> None:
     """Who is this? Every face in each IMAGE is embedded in the store's space and matched to the k nearest
     identities, with a same/different verdict from the threshold `evaluate` calibrated.
@@ -41,9 +45,10 @@ def search_cmd(images: tuple[Path, ...], model: str | None, detector: str | None
     with open_vault(store, db, weights_dir) as vault:
         space = vault.space(model, detector)
         if identity:
-            doc = vault.lookalikes(identity, k=k, model=space.model, detector=space.detector)
+            doc = vault.lookalikes(identity, k=k, model=space.model, detector=space.detector, datasets=datasets)
         else:
-            doc = vault.search(list(images), k=k, model=space.model, detector=space.detector, threshold=threshold)
+            doc = vault.search(list(images), k=k, model=space.model, detector=space.detector, threshold=threshold,
+                               datasets=datasets)
     failed = not identity and all(q.get("error") for q in doc)
     if as_json:
         emit_json(doc)
@@ -61,7 +66,7 @@ def _lookalikes(doc: dict, identity: str) -> None:
         t.add_column(col)
     for i, m in enumerate(doc["matches"], 1):
         t.add_row(str(i), m["identity"], str(m["faces"]), f"{m['score']:.4f}")
-    stdout.print(t)
+    print_table(t)
 
 
 def _matches(doc: list[dict], space, threshold: float | None) -> None:
@@ -71,15 +76,25 @@ def _matches(doc: list[dict], space, threshold: float | None) -> None:
         calib = f"threshold {space.threshold:.4f} ({space.threshold_source})"
     else:
         calib = "no calibrated threshold yet: run `facevault evaluate` for same/different verdicts"
-    stdout.print(f"space {space.label}; {calib}", highlight=False)
+    print_note(f"space {space.label}; {calib}")
+    flat = plain_output()  # not a terminal: one TSV table, the query and face as columns
+    if flat:
+        t = Table()
+        for col in ("query", "face", "box", "rank", "identity", "score", "verdict", "nearest image"):
+            t.add_column(col)
     for q in doc:
         if q.get("error"):
             stderr.print(f"[red]{q['query']}[/]: {q['error']}", highlight=False)
             continue
         f = q["face"]
-        t = Table(title=f"{q['query']}  face {f['index']} at {f['box']}", title_justify="left")
-        for col in ("rank", "identity", "score", "verdict", "nearest image"):
-            t.add_column(col)
+        if not flat:
+            t = Table(title=f"{q['query']}  face {f['index']} at {f['box']}", title_justify="left")
+            for col in ("rank", "identity", "score", "verdict", "nearest image"):
+                t.add_column(col, no_wrap=col in ("rank", "score"))
         for i, m in enumerate(q["matches"], 1):
-            t.add_row(str(i), m["identity"], f"{m['score']:.4f}", m["verdict"] or "-", m["image"])
-        stdout.print(t)
+            cells = [str(i), m["identity"], f"{m['score']:.4f}", m["verdict"] or "-", m["image"]]
+            t.add_row(*([str(q["query"]), str(f["index"]), str(f["box"])] + cells if flat else cells))
+        if not flat:
+            print_table(t)
+    if flat:
+        print_table(t)

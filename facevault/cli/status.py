@@ -8,7 +8,13 @@ import click
 from rich.table import Table
 
 from facevault.cli import cli
-from facevault.cli.common import emit_json, open_vault, stdout, store_options
+from facevault.cli.common import (
+    emit_json,
+    open_vault,
+    print_note,
+    print_table,
+    store_options,
+)
 
 
 @cli.command("status")
@@ -20,24 +26,37 @@ def status_cmd(store: str | None, db: str | None, as_json: bool) -> None:
 
     with open_vault(store, db) as vault:
         st = vault.status()
-    doc = {**st.to_dict(), "index_device": index_device()}
+        indices = vault.index_status()
+    doc = {**st.to_dict(), "index_device": index_device(), "indices": {str(k): v for k, v in indices.items()}}
     if as_json:
         emit_json(doc)
         return
     imgs = st.images
-    stdout.print(f"store    {st.store}\ndataset  {st.dataset_root}\nimages   {sum(imgs.values())} "
-                 f"({', '.join(f'{k} {v}' for k, v in sorted(imgs.items()))}), identities {st.identities}\n"
-                 f"search   {doc['index_device']}", highlight=False)
+    print_note(f"store    {st.store}\ndataset  {st.dataset_root}\nimages   {sum(imgs.values())} "
+               f"({', '.join(f'{k} {v}' for k, v in sorted(imgs.items()))}), identities {st.identities}\n"
+               f"search   {doc['index_device']}")
+    if st.datasets:
+        d = Table(title="datasets", title_justify="left")
+        for col in ("name", "root", "images", "identities"):
+            d.add_column(col, justify="right" if col in ("images", "identities") else "left")
+        for ds in st.datasets:
+            d.add_row(ds["name"], ds["root"], str(ds["images"]), str(ds["identities"]))
+        print_table(d)
     t = Table(title="embedding spaces", title_justify="left")
     for col in ("model", "detector", "aligner", "dim", "vectors", "no face", "errors", "threshold", "img/s"):
-        t.add_column(col, justify="right" if col not in ("model", "detector", "aligner") else "left")
+        numeric = col not in ("model", "detector", "aligner")
+        t.add_column(col, justify="right" if numeric else "left", no_wrap=numeric)
     for sp in st.spaces:
         sc = sp.scans
         t.add_row(sp.model, sp.detector, sp.aligner, str(sp.dim), str(sp.vectors),
                   str(sc.get("no-face", 0)), str(sc.get("error", 0)),
                   "-" if sp.threshold is None else f"{sp.threshold:.4f}",
                   "-" if sp.images_per_second is None else f"{sp.images_per_second:.1f}")
-    stdout.print(t)
+    print_table(t)
+    for sp in st.spaces:
+        ix = indices.get(sp.id) or {}
+        state = ("fresh" if ix.get("fresh") else "stale, updated on next search") if ix.get("built") else ""
+        print_note(f"index    {sp.model}/{sp.detector}: {ix.get('kind') or '-'} {state} ({ix.get('reason')})")
 
 
 @cli.command("models")
@@ -62,8 +81,7 @@ def models_cmd(weights_dir: str | None, as_json: bool) -> None:
         if kind == "detector":
             cols = [c for c in cols if c not in ("dim", "aligner")]
         for col in cols:
-            t.add_column(col, overflow="fold", no_wrap=col in ("name", "dim", "here?"),
-                         ratio=3 if col == "found at / how to get" else None)
+            t.add_column(col, overflow="fold", no_wrap=col in ("name", "dim", "here?"))
         for r in (r for r in rows if r["kind"] == kind):
             aligner = r["aligner"] or "-"
             others = [a for a in r["aligners"] if a != r["aligner"]]
@@ -78,7 +96,7 @@ def models_cmd(weights_dir: str | None, as_json: bool) -> None:
             if kind == "detector":
                 del cells[3:5]
             t.add_row(*cells)
-        stdout.print(t)
+        print_table(t)
 
 
 def _short(path: str) -> str:

@@ -14,9 +14,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from facevault import api
 from facevault.cli import cli
-from facevault.cli.common import emit_json, stderr, stdout
+from facevault.cli.common import complete_model, emit_json, print_note, print_table, stderr, stdout
+
+
+def _api():
+    """facevault.api, imported on use so that completion and --help of these commands stay fast."""
+    from facevault import api
+
+    return api
+
 
 _weights_option = click.option(
     "--weights", "weights_dir", type=click.Path(file_okay=False), envvar="FACEVAULT_WEIGHTS",
@@ -55,7 +62,7 @@ def status_cmd(weights_dir: str | None, verify: bool, as_json: bool) -> None:
 
 
 def _show(weights_dir: str | None, verify: bool, as_json: bool) -> None:
-    rows = api.weights_status(weights_dir, verify=verify)
+    rows = _api().weights_status(weights_dir, verify=verify)
     if as_json:
         emit_json([r.to_dict() for r in rows])
         return
@@ -68,9 +75,9 @@ def _show(weights_dir: str | None, verify: bool, as_json: bool) -> None:
         where = f"[green]{r.path}[/]" if r.path else f"[dim]{r.target}[/]" + ("" if r.url else " [yellow](by hand)[/]")
         t.add_row(r.name, ", ".join(r.used_by) or "-", where, marks.get(r.checksum or "", "-"), _size(r.size),
                   r.licence or "-")
-    stdout.print(t)
+    print_table(t)
     present = sum(r.path is not None for r in rows)
-    stdout.print(f"{present} of {len(rows)} present; `facevault weights fetch NAME` downloads one.", highlight=False)
+    print_note(f"{present} of {len(rows)} present; `facevault weights fetch NAME` downloads one.")
 
 
 def _size(n: int | None) -> str:
@@ -95,7 +102,7 @@ def fetch_cmd(name: str, dest: str | None, force: bool, as_json: bool) -> None:
     with Progress(TextColumn(f"[bold]{name}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   console=stderr, transient=True, disable=as_json) as bar:
         task = bar.add_task("fetch", total=None)
-        result = api.fetch_weights(name, dest, force=force,
+        result = _api().fetch_weights(name, dest, force=force,
                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
         emit_json(result.to_dict())
@@ -108,7 +115,7 @@ def fetch_cmd(name: str, dest: str | None, force: bool, as_json: bool) -> None:
 
 @weights_group.command("add")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--like", required=True, help="ONNX model whose preprocessing to copy (e.g. arcface-mbf, adaface-ir101).")
+@click.option("--like", required=True, shell_complete=complete_model, help="ONNX model whose preprocessing to copy (e.g. arcface-mbf, adaface-ir101).")
 @click.option("--name", default=None, help="Model name (default: from the file name).")
 @_json_option
 def add_cmd(file: str, like: str, name: str | None, as_json: bool) -> None:
@@ -118,9 +125,9 @@ def add_cmd(file: str, like: str, name: str | None, as_json: bool) -> None:
     into the weights folder ($FACEVAULT_WEIGHTS, else the per-user data folder) and recorded in
     user-models.json there. Then `facevault ingest DATASET --model NAME` uses it.
     """
-    entry = api.register_model(file, like, name)
+    entry = _api().register_model(file, like, name)
     doc = {"name": entry.name, "like": like, "dim": entry.dim, "input": entry.input, "aligner": entry.aligner,
-           "file": entry.weights[0], "path": str(api.weights_path(entry.weights[0])),
+           "file": entry.weights[0], "path": str(_api().weights_path(entry.weights[0])),
            "registry": str(os.path.join(_user_folder(), "user-models.json"))}
     if as_json:
         emit_json(doc)
@@ -148,7 +155,7 @@ def export_adaface_cmd(ckpt: str, out: str, arch: str, opset: int, tolerance: fl
     No code from the checkpoint runs (only torch's tensor rebuilders are resolved). Needs torch, CPU build:
     pip install torch --index-url https://download.pytorch.org/whl/cpu, then pip install 'facevault[export]'.
     """
-    result = api.export_adaface(ckpt, out, arch=arch, opset=opset, tolerance=tolerance)
+    result = _api().export_adaface(ckpt, out, arch=arch, opset=opset, tolerance=tolerance)
     stdout.print("\n".join(result.lines()), highlight=False, markup=False)
     if not result.ok:
         raise click.ClickException(f"exported model differs from torch by {result.max_diff:.3g} > {tolerance:g}")

@@ -45,6 +45,18 @@ class EmptyDataset(FacevaultError):
     kind = "empty-dataset"
 
 
+class UnknownDataset(FacevaultError):
+    """A --dataset name the store does not hold (or none named where several are held)."""
+
+    kind = "unknown-dataset"
+
+
+class DatasetRootMismatch(FacevaultError):
+    """A folder ingested under the name of a dataset rooted elsewhere (without --move-root)."""
+
+    kind = "dataset-root"
+
+
 class NoSpace(FacevaultError):
     """The store holds no vectors for the requested model/detector."""
 
@@ -86,6 +98,12 @@ class CorruptImage(ImageError):
 
 class UnsupportedImage(ImageError):
     kind = "unsupported-image"
+
+
+class FileTooLarge(ImageError):
+    """A file over the per-file size cap (FACEVAULT_MAX_FILE_MB), refused before it is read."""
+
+    kind = "too-large"
 
 
 class NoFace(ImageError):

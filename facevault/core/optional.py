@@ -18,6 +18,8 @@ HINTS = {
                    "machine",
     "torch": f"{CPU_TORCH} && pip install 'facevault[export]'",
     "onnx": "pip install 'facevault[export]'",
+    "ray": "pip install 'facevault[ray]'",
+    "psycopg": "pip install 'facevault[postgres]'",
 }
 
 

@@ -21,6 +21,12 @@ class Settings:
     db_url: str
     weights_dir: str | None = None  # an extra folder searched first for weights files
     workers: int = 1
+    max_file_mb: float = 100.0  # per dataset file, checked before it is read (FACEVAULT_MAX_FILE_MB)
+    max_pixels: int = 40_000_000  # decoded pixels per image; larger JPEGs decode reduced (FACEVAULT_MAX_PIXELS)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1_000_000)
 
     @property
     def index_dir(self) -> Path:
@@ -60,7 +66,22 @@ def resolve(store: str | os.PathLike | None = None, db: str | None = None, weigh
     url = db or os.environ.get("FACEVAULT_DB") or _sqlite_url(store_path)
     weights = weights_dir or os.environ.get("FACEVAULT_WEIGHTS") or None
     return Settings(store=store_path, db_url=url, weights_dir=str(weights) if weights else None,
-                    workers=workers or _env_int("FACEVAULT_WORKERS") or default_workers())
+                    workers=workers or _env_int("FACEVAULT_WORKERS") or default_workers(),
+                    max_file_mb=_env_float("FACEVAULT_MAX_FILE_MB") or 100.0,
+                    max_pixels=_env_int("FACEVAULT_MAX_PIXELS") or 40_000_000)
+
+
+def _env_float(name: str) -> float | None:
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise FacevaultError(f"${name} must be a number, not {raw!r}") from None
+    if value <= 0:
+        raise FacevaultError(f"${name} must be more than 0, not {value}")
+    return value
 
 
 def default_workers() -> int:

@@ -2,24 +2,58 @@
 
 Images directly under the root have no identity: they are ingested and searchable, but left out of
 identity-based protocols. Hidden files and folders are ignored.
+
+A dataset folder is hostile input: only regular files are read (FIFOs, sockets, devices and folders named like
+images are reported and skipped, never opened); a file over the size cap is reported before it is read; names
+that are not valid UTF-8 are stored percent-encoded (lossless); symlinks are followed once per real target, a
+link loop or a link to an ancestor is reported, and a file or folder reachable under two identities is reported
+as a conflict and taken only under its real name.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
-from facevault.core.errors import EmptyDataset, FacevaultError
-from facevault.faces.imageio import IMAGE_SUFFIXES, sha256_bytes
+from facevault.core.errors import EmptyDataset, FacevaultError, ImageError
+from facevault.faces.imageio import IMAGE_SUFFIXES, read_bytes, sha256_bytes
+
+# kinds of skipped directory entries (counted in the ingest summary)
+NOT_REGULAR = "not-a-regular-file"
+TOO_LARGE = "too-large"
+NOT_IMAGE_FILE = "not-an-image-file"
+SYMLINK_LOOP = "symlink-loop"
+SYMLINK_CONFLICT = "symlink-conflict"
+UNREADABLE = "unreadable"
+NAME_CONFLICT = "name-conflict"
+NAME_NOT_UTF8 = "name-not-utf8"  # not a skip: the file is ingested under its percent-encoded name
 
 
 @dataclass(frozen=True)
 class DatasetFile:
-    rel: str  # path relative to the root, with forward slashes
+    rel: str  # path relative to the root, with forward slashes (non-UTF-8 names percent-encoded)
     identity: str | None
     abspath: Path
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A directory entry that is not ingested, and why."""
+
+    rel: str
+    kind: str
+    message: str
+
+
+@dataclass
+class Walked:
+    files: list[DatasetFile] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    renamed: list[Skipped] = field(default_factory=list)  # ingested under a stored form of a non-UTF-8 name
 
 
 @dataclass(frozen=True)
@@ -27,37 +61,156 @@ class HashedFile:
     file: DatasetFile
     sha256: str
     size: int
-    error: str | None = None  # unreadable file (permissions, vanished)
+    error: str | None = None  # unreadable file (permissions, vanished, too large, not regular)
+    kind: str | None = None
 
 
-def walk(root: Path) -> list[DatasetFile]:
+def stored_name(name: str) -> str:
+    """`name` as stored in the catalog: itself when it is valid UTF-8, else its bytes percent-encoded
+    (`urllib.parse.unquote_to_bytes` gives the bytes back)."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return quote(os.fsencode(name), safe="/!$&'()+,;=@[]^`{}~ ")
+
+
+def _suffix(name: str) -> str:
+    return os.path.splitext(name)[1].lower()
+
+
+def _rel(parts: tuple[str, ...]) -> str:
+    return "/".join(stored_name(p) for p in parts)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def walk_all(root: Path, max_bytes: int | None = None) -> Walked:
+    """Every image file under `root`, and every entry skipped with its reason; never opens a file."""
     root = Path(root)
     if not root.is_dir():
         raise FacevaultError(f"dataset folder {root} does not exist or is not a folder")
-    out: list[DatasetFile] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel_dir = Path(dirpath).relative_to(root)
-        identity = rel_dir.parts[0] if rel_dir.parts else None
-        for name in sorted(filenames):
-            if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
+    out = Walked()
+    claimed: dict[tuple[int, int], str] = {}  # real file -> rel that took it
+    links: list[tuple[tuple[str, ...], Path, tuple[int, int], int]] = []  # symlinked files, resolved last
+    real_root = os.path.realpath(root)
+    root_st = os.stat(root)
+    # (dirpath, parts, ancestors' real (dev, ino))
+    stack: list[tuple[Path, tuple[str, ...], tuple[tuple[int, int], ...]]] = [
+        (root, (), ((root_st.st_dev, root_st.st_ino),))]
+    seen_dirs = {(root_st.st_dev, root_st.st_ino)}
+    while stack:
+        dirpath, parts, ancestors = stack.pop()
+        try:
+            entries = sorted(os.scandir(dirpath), key=lambda e: e.name)
+        except OSError as exc:
+            out.skipped.append(Skipped(_rel(parts) or ".", UNREADABLE, f"cannot list folder: {exc.strerror or exc}"))
+            continue
+        subdirs = []
+        for e in entries:
+            if e.name.startswith("."):
                 continue
-            rel = (rel_dir / name).as_posix()
-            out.append(DatasetFile(rel, identity, Path(dirpath) / name))
-    if not out:
-        raise EmptyDataset(f"no images (.jpg .jpeg .png .webp .bmp) under {root}; expected DATASET/<identity>/<image>")
+            ep = parts + (e.name,)
+            rel = _rel(ep)
+            try:
+                is_link = e.is_symlink()
+                st = os.stat(e.path)  # follows links; never blocks, whatever the file is
+            except OSError as exc:
+                kind = SYMLINK_LOOP if getattr(exc, "errno", None) == 40 else UNREADABLE  # ELOOP
+                out.skipped.append(Skipped(rel, kind, f"cannot stat: {exc.strerror or exc}"))
+                continue
+            key = (st.st_dev, st.st_ino)
+            if stat.S_ISDIR(st.st_mode):
+                if _suffix(e.name) in IMAGE_SUFFIXES:
+                    out.skipped.append(Skipped(rel, NOT_REGULAR, "a folder named like an image"))
+                    continue
+                if key in ancestors:
+                    out.skipped.append(Skipped(rel, SYMLINK_LOOP, "links back to a folder that contains it"))
+                    continue
+                if is_link:
+                    real = os.path.realpath(e.path)
+                    if real == real_root or real.startswith(real_root + os.sep):
+                        target = os.path.relpath(real, real_root)
+                        if not any(p.startswith(".") for p in Path(target).parts):
+                            out.skipped.append(Skipped(rel, SYMLINK_CONFLICT, f"same folder as {stored_name(target)}; "
+                                                       "taken there only"))
+                            continue
+                if key in seen_dirs:
+                    out.skipped.append(Skipped(rel, SYMLINK_CONFLICT, "a folder already walked under another name"))
+                    continue
+                seen_dirs.add(key)
+                subdirs.append((Path(e.path), ep, ancestors + (key,)))
+                continue
+            if _suffix(e.name) not in IMAGE_SUFFIXES:
+                if parts:  # inside an identity folder (loose files beside them are ignored)
+                    out.skipped.append(Skipped(rel, NOT_IMAGE_FILE, f"suffix {_suffix(e.name) or '(none)'} is not "
+                                               "an image format"))
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                what = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                        else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a file")
+                out.skipped.append(Skipped(rel, NOT_REGULAR, f"{what}{' (through a symlink)' if is_link else ''}; "
+                                           "not read"))
+                continue
+            if max_bytes is not None and st.st_size > max_bytes:
+                out.skipped.append(Skipped(rel, TOO_LARGE, f"{_mb(st.st_size)} is over the {_mb(max_bytes)} cap "
+                                           "(FACEVAULT_MAX_FILE_MB)"))
+                continue
+            if is_link:
+                links.append((ep, Path(e.path), key, st.st_size))
+                continue
+            claimed.setdefault(key, rel)
+            out.files.append(DatasetFile(rel, stored_name(ep[0]) if len(ep) > 1 else None, Path(e.path)))
+        stack.extend(reversed(subdirs))
+    for ep, path, key, _size in links:  # a real file is taken under its real name first
+        rel = _rel(ep)
+        if key in claimed:
+            other = claimed[key]
+            same = other.split("/")[0] == rel.split("/")[0] and "/" in other and "/" in rel
+            out.skipped.append(Skipped(rel, SYMLINK_CONFLICT, f"the same file as {other}"
+                                       + ("" if same else " under another identity") + "; taken once"))
+            continue
+        claimed[key] = rel
+        out.files.append(DatasetFile(rel, stored_name(ep[0]) if len(ep) > 1 else None, path))
+    out.files.sort(key=lambda f: f.rel)
+    unique: list[DatasetFile] = []
+    for f in out.files:  # a real name that reads like the percent-encoded form of another
+        if unique and unique[-1].rel == f.rel:
+            out.skipped.append(Skipped(f.rel, NAME_CONFLICT, "two files store under this name (one is not "
+                                       "UTF-8); the first is taken"))
+            continue
+        unique.append(f)
+    out.files = unique
+    out.renamed = [Skipped(f.rel, NAME_NOT_UTF8, "the name is not valid UTF-8: stored percent-encoded")
+                   for f in out.files if f.rel != os.path.relpath(f.abspath, root).replace(os.sep, "/")]
     return out
 
 
-def _hash(f: DatasetFile) -> HashedFile:
+def walk(root: Path, max_bytes: int | None = None) -> list[DatasetFile]:
+    """The image files under `root` (EmptyDataset when there are none)."""
+    found = walk_all(root, max_bytes)
+    if not found.files:
+        raise EmptyDataset(no_images_message(root))
+    return found.files
+
+
+def no_images_message(root: Path) -> str:
+    return (f"no images ({' '.join(sorted(IMAGE_SUFFIXES))}) under {root}; expected DATASET/<identity>/<image>")
+
+
+def _hash(f: DatasetFile, max_bytes: int | None = None) -> HashedFile:
     try:
-        data = f.abspath.read_bytes()
+        data = read_bytes(f.abspath, max_bytes, allow_empty=True)
+    except ImageError as exc:
+        return HashedFile(f, "unreadable:" + f.rel, 0, str(exc), exc.kind)
     except OSError as exc:
-        return HashedFile(f, "unreadable:" + f.rel, 0, f"cannot read file: {exc.strerror or exc}")
+        return HashedFile(f, "unreadable:" + f.rel, 0, f"cannot read file: {exc.strerror or exc}", UNREADABLE)
     return HashedFile(f, sha256_bytes(data), len(data))
 
 
-def hash_all(files: list[DatasetFile], threads: int = 4) -> list[HashedFile]:
+def hash_all(files: list[DatasetFile], threads: int = 4, max_bytes: int | None = None) -> list[HashedFile]:
     """Content hashes; hashlib releases the GIL, so threads overlap reading and hashing."""
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(_hash, files, chunksize=64))
+        return list(pool.map(lambda f: _hash(f, max_bytes), files, chunksize=64))

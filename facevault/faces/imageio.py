@@ -2,22 +2,57 @@
 
 The format is read from the content, never from the extension (a WebP named .jpg decodes as WebP).
 EXIF orientation is applied, alpha is composited onto grey, grayscale is expanded, 16-bit is scaled to 8-bit.
+Every format Pillow opens is read (JPEG, PNG, WebP, BMP, TIFF, GIF's first frame, AVIF where Pillow is built
+with it, HEIC with the `heic` extra). Reading is bounded: regular files only, opened non-blocking, under a byte
+cap; decoding under a pixel cap (a larger JPEG decodes at 1/2, 1/4 or 1/8 scale, anything else is refused).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from facevault.core.errors import CorruptImage, EmptyFile, NotAnImage, UnsupportedImage
+from facevault.core.errors import CorruptImage, EmptyFile, FileTooLarge, NotAnImage, UnsupportedImage
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif",
+                            ".avif", ".heic", ".heif"})
 _BACKGROUND = 127  # alpha is composited onto neutral grey
+DEFAULT_MAX_BYTES = 100 * 1_000_000  # per file, checked before reading (FACEVAULT_MAX_FILE_MB)
+DEFAULT_MAX_PIXELS = 40_000_000  # decoded pixels per image (FACEVAULT_MAX_PIXELS); JPEGs are decoded reduced
+_LIMITS = {"bytes": DEFAULT_MAX_BYTES, "pixels": DEFAULT_MAX_PIXELS}
+_HEIF: bool | None = None  # pillow-heif's opener registered (None: not tried yet)
+
+
+def set_limits(max_bytes: int | None = None, max_pixels: int | None = None) -> None:
+    """Bound what one worker reads and decodes (each process calls this once with the store's settings)."""
+    if max_bytes is not None:
+        _LIMITS["bytes"] = int(max_bytes)
+    if max_pixels is not None:
+        _LIMITS["pixels"] = int(max_pixels)
+
+
+def limits() -> tuple[int, int]:
+    return _LIMITS["bytes"], _LIMITS["pixels"]
+
+
+def _register_heif() -> None:
+    """HEIC/HEIF through the optional `heic` extra (pillow-heif), registered on first decode when installed."""
+    global _HEIF
+    if _HEIF is None:
+        try:
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+            _HEIF = True
+        except ImportError:
+            _HEIF = False
 
 
 @dataclass(frozen=True)
@@ -30,9 +65,30 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_bytes(path: Path) -> bytes:
-    data = path.read_bytes()
-    if not data:
+def read_bytes(path: Path, max_bytes: int | None = None, allow_empty: bool = False) -> bytes:
+    """The bytes of a regular file, at most `max_bytes` (default: the configured cap). Opened non-blocking and
+    checked after opening, so a FIFO, a device or a file swapped for one is refused, never waited on."""
+    cap = _LIMITS["bytes"] if max_bytes is None else max_bytes
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsupportedImage("not a regular file (FIFO, socket or device); not read")
+        if st.st_size > cap:
+            raise FileTooLarge(f"{st.st_size / 1e6:.1f} MB is over the {cap / 1e6:.1f} MB cap (FACEVAULT_MAX_FILE_MB)")
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > cap:  # grew while being read
+                raise FileTooLarge(f"over the {cap / 1e6:.1f} MB cap (FACEVAULT_MAX_FILE_MB)")
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if not data and not allow_empty:
         raise EmptyFile("zero-byte file")
     return data
 
@@ -57,11 +113,22 @@ def _composite(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 def _decode_pil(data: bytes) -> Decoded:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    _register_heif()
+    cap = _LIMITS["pixels"]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             fmt = (img.format or "unknown").lower()
+            w, h = img.size
+            if w * h > cap:
+                if fmt in ("jpeg", "mpo"):  # decoded at 1/2, 1/4 or 1/8 scale: memory stays bounded
+                    scale = 2
+                    while scale < 8 and (w // scale) * (h // scale) > cap:
+                        scale *= 2
+                    img.draft(img.mode, (w // scale, h // scale))
+                if img.size[0] * img.size[1] > cap:
+                    raise UnsupportedImage(f"{w}x{h} is over the {cap / 1e6:.0f} Mpx decode cap (FACEVAULT_MAX_PIXELS)")
             img.load()
     except UnidentifiedImageError as exc:
         raise NotAnImage("not a recognised image format") from exc
@@ -112,6 +179,10 @@ def decode(data: bytes) -> Decoded:
     if not data:
         raise EmptyFile("zero-byte file")
     if _is_16bit_colour_png(data):
+        w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        if w * h > _LIMITS["pixels"]:
+            raise UnsupportedImage(f"{w}x{h} is over the {_LIMITS['pixels'] / 1e6:.0f} Mpx decode cap "
+                                   "(FACEVAULT_MAX_PIXELS)")
         out = _decode_cv2(data)
         if out is not None:
             return out
@@ -123,4 +194,5 @@ def decode(data: bytes) -> Decoded:
 
 
 def load(path: str | Path) -> Decoded:
+    """Read (regular files only, under the size cap) and decode one image file."""
     return decode(read_bytes(Path(path)))

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -67,6 +68,7 @@ class Evaluation:
     metric: str = "cosine"
     operating_point: dict | None = None  # rule, threshold (metric units), far, tar on this protocol
     threshold_source: str | None = None  # set when the operating point was stored as the space's threshold
+    threshold_note: str | None = None  # why it was not stored, when it was not
     model: str = ""
     detector: str = ""
     aligner: str = ""
@@ -85,7 +87,8 @@ class Evaluation:
         d.update(space=self.space, space_id=self.space_id, model=self.model, detector=self.detector,
                  aligner=self.aligner, images_per_second=self.images_per_second, protocol=self.protocol,
                  operating_point=self.operating_point, threshold_stored=self.threshold_source is not None,
-                 threshold_source=self.threshold_source, not_ingested=self.not_ingested,
+                 threshold_source=self.threshold_source, threshold_note=self.threshold_note,
+                 not_ingested=self.not_ingested,
                  missing_examples=self.missing_examples, seconds=round(self.seconds, 4))
         return d
 
@@ -205,13 +208,37 @@ def _source(protocol: str, op: dict, report: VerificationReport, target_far: flo
     return f"{protocol}, best accuracy, {folds}, {op['metric']}"
 
 
-def _finish(catalog: Catalog, space: SpaceRecord, ev: Evaluation, calibrate: bool, target_far: float | None) -> Evaluation:
-    if calibrate and ev.metric == "cosine":
+def _pending(catalog: Catalog, space: SpaceRecord) -> set[str]:
+    """Present images an ingest has not reached yet in this space (no scan row): their pairs are *not yet
+    ingested*, never "no face", and while there are any the store is incomplete and no threshold is stored."""
+    from facevault.store.check import unscanned_paths
+
+    if not isinstance(catalog, Catalog):  # a stand-in catalog (tests, notebooks) keeps no scans
+        return set()
+    return unscanned_paths(catalog, space.id)
+
+
+def _finish(catalog: Catalog, space: SpaceRecord, ev: Evaluation, calibrate: bool | None,
+            target_far: float | None, pending: int = 0) -> Evaluation:
+    """Store the operating point as the space's threshold for search/verify, or say why not.
+
+    `calibrate` None (the default) stores only a cross-validated threshold (pairs, sample), so `--protocol all`
+    never silently replaces one; True stores whatever the protocol gives; False never stores.
+    """
+    if calibrate is False:
+        ev.threshold_note = "--no-calibrate"
+    elif pending:
+        ev.threshold_note = f"{pending} images not yet ingested in this space (incomplete store)"
+    elif ev.metric != "cosine":
+        ev.threshold_note = f"search uses cosine thresholds, not {ev.metric}"
+    elif calibrate is None and not ev.report.cross_validated:
+        ev.threshold_note = "not cross-validated; --calibrate stores it"
+    else:
         source = _source(ev.protocol, ev.operating_point, ev.report, target_far)
         catalog.set_threshold(space.id, ev.operating_point["threshold"], source)
         ev.threshold_source = source
-    elif calibrate:
-        log.info("threshold in %s not stored: search uses cosine thresholds", ev.metric)
+    if ev.threshold_note:
+        log.info("threshold of %s not stored: %s", space.label, ev.threshold_note)
     return ev
 
 
@@ -219,7 +246,7 @@ def evaluate(
     catalog: Catalog,
     space: SpaceRecord,
     pairs: Pairs,
-    calibrate: bool = True,
+    calibrate: bool | None = None,
     *,
     metric: str = "cosine",
     target_far: float | None = None,
@@ -229,7 +256,7 @@ def evaluate(
     stored: StoredVectors | None = None,
     known: dict[str, str | None] | None = None,
 ) -> Evaluation:
-    """Score `pairs` in `space` and report; with `calibrate`, store the operating point's cosine threshold.
+    """Score `pairs` in `space` and report; store its cosine threshold as `_finish` decides (see there).
 
     `stored` and `known` (catalog.image_paths()) may be passed in to share one load across calls.
     """
@@ -240,11 +267,12 @@ def evaluate(
     where = stored.by_path()
     if known is None:
         known = catalog.image_paths()
+    pending = _pending(catalog, space)
     keep, ia, ib, missing = [], [], [], []
     not_ingested = 0
     missing_examples: list[str] = []
     for i, (a, b) in enumerate(zip(pairs.a, pairs.b)):
-        if a not in known or b not in known:
+        if a not in known or b not in known or a in pending or b in pending:
             not_ingested += 1
             continue
         keep.append(i)
@@ -279,7 +307,7 @@ def evaluate(
                     not_ingested=not_ingested, missing_examples=missing_examples[:10], seconds=0.0, metric=metric,
                     operating_point=op, **_facts(space), scores=scores, labels=labels, missing=miss,
                     pair_a=[pairs.a[i] for i in keep], pair_b=[pairs.b[i] for i in keep], folds=folds)
-    _finish(catalog, space, ev, calibrate, target_far)
+    _finish(catalog, space, ev, calibrate, target_far, len(pending))
     ev.seconds = time.perf_counter() - t0
     return ev
 
@@ -290,7 +318,7 @@ def evaluate(
 def evaluate_all(
     catalog: Catalog,
     space: SpaceRecord,
-    calibrate: bool = True,
+    calibrate: bool | None = None,
     *,
     metric: str = "cosine",
     target_far: float | None = None,
@@ -313,6 +341,9 @@ def evaluate_all(
         stored = catalog.vectors(space.id)
     if known is None:
         known = catalog.image_paths()
+    pending = _pending(catalog, space)
+    if pending:  # not reached by the ingest yet: neither scored nor counted as missing
+        known = {p: v for p, v in known.items() if p not in pending}
     rows = np.array([i for i, ident in enumerate(stored.identities) if ident is not None], np.int64)
     idents = [stored.identities[i] for i in rows]
     _, codes = np.unique(np.array(idents, dtype=object), return_inverse=True) if idents else (None, np.zeros(0, int))
@@ -338,9 +369,9 @@ def evaluate_all(
     have = set(stored.paths)
     missing_examples = sorted(p for p, v in known.items() if v is not None and p not in have)[:10]
     ev = Evaluation(protocol=f"all:{len(rows)} images", report=report,
-                    not_ingested=0, missing_examples=missing_examples, seconds=0.0, metric=metric,
+                    not_ingested=len(pending), missing_examples=missing_examples, seconds=0.0, metric=metric,
                     operating_point=op, **_facts(space), histogram=hist)
-    _finish(catalog, space, ev, calibrate, target_far)
+    _finish(catalog, space, ev, calibrate, target_far, len(pending))
     ev.seconds = time.perf_counter() - t0
     return ev
 
@@ -382,22 +413,25 @@ def run(
     bootstrap: int = 1000,
     seed: int = 0,
     folds: int = 10,
-    calibrate: bool = True,
+    calibrate: bool | None = None,
     keep_vectors: bool = False,
+    datasets: Sequence[str] | None = None,
 ) -> EvaluationRun:
     """Evaluate every space of `records` on one protocol (see the module doc).
 
     The protocol is the one named or implied by `pairs_file` / `sample` (ProtocolError when they conflict or
     none is given). With several spaces, one that cannot be evaluated is skipped with its reason; with one, its
     error is raised. `keep_vectors` keeps each space's stored vectors on the run, for callers that go on
-    computing from them (the report).
+    computing from them (the report). `datasets` reads only those datasets' images (default: all; see
+    `Catalog.vectors` for how paths read when several are).
     """
     t0 = time.perf_counter()
     chosen = protocols.choose_protocol(protocol, pairs_file, sample)
     check_metric(metric)
     if not records:
         raise NoSpace("the store holds no embedding space yet (run `facevault ingest DATASET` first)")
-    known = catalog.image_paths()
+    read = {"datasets": list(datasets)} if datasets else {}  # callers' catalogs without datasets still work
+    known = catalog.image_paths(**read)
     pairs = None
     if chosen == "pairs":
         pairs = protocols.read_pairs_file(pairs_file, k=folds, seed=seed)
@@ -407,7 +441,7 @@ def run(
     skipped: list[tuple[str, str]] = []
     vectors: dict[int, StoredVectors] = {}
     for record in records:
-        stored = catalog.vectors(record.id)  # loaded once per space
+        stored = catalog.vectors(record.id, **read)  # loaded once per space
         try:
             if chosen == "identify":
                 res = identification(record, stored, gallery_per_identity=gallery_per_identity, seed=seed,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -105,18 +106,20 @@ def near_duplicates(stored: StoredVectors, threshold: float = DUPLICATE_THRESHOL
 
 
 def check(catalog: Catalog, record: SpaceRecord, duplicate_threshold: float = DUPLICATE_THRESHOLD,
-          min_faces: int = MIN_FACES, limit: int = LIMIT, stored: StoredVectors | None = None) -> HealthReport:
-    """Every health check on one space of the store (`stored`: its vectors, when the caller has them)."""
+          min_faces: int = MIN_FACES, limit: int = LIMIT, stored: StoredVectors | None = None,
+          datasets: Sequence[str] | None = None) -> HealthReport:
+    """Every health check on one space of the store, over `datasets` (default: all; `stored`: its vectors of
+    those datasets, when the caller has them)."""
     if stored is None:
-        stored = catalog.vectors(record.id)
+        stored = catalog.vectors(record.id, datasets)
     usable = Counter(i for i in stored.identities if i is not None)
-    images = catalog.identity_image_counts()
+    images = catalog.identity_image_counts(datasets)
     rep = HealthReport(record.label, len(stored), len(images), duplicate_threshold, min_faces)
 
     mis = likely_mislabels(stored)
     dups = near_duplicates(stored, duplicate_threshold)
     seen = {(d["a"], d["b"]): d for d in dups}
-    for pa, na, pb, nb in catalog.identical_files():
+    for pa, na, pb, nb in catalog.identical_files(datasets):
         key = (pa, pb) if pa < pb else (pb, pa)
         if key in seen:
             seen[key]["identical_file"] = True
@@ -130,7 +133,7 @@ def check(catalog: Catalog, record: SpaceRecord, duplicate_threshold: float = DU
                   if usable.get(n, 0) < min_faces), key=lambda r: (r["usable_faces"], r["identity"]))
 
     no_face, multi, errors = [], [], []
-    for path, ident, status, faces, error in catalog.scan_rows(record.id):
+    for path, ident, status, faces, error in catalog.scan_rows(record.id, datasets):
         if status == "no-face":
             no_face.append({"path": path, "identity": ident})
         elif status == "error":

@@ -239,3 +239,27 @@ def cmc_plot(curves: Sequence[tuple[str, np.ndarray]], path: str | Path, *,
     _style(ax, title, "rank (the true identity is among the first k answers)", "identification rate")
     ax.legend(loc="lower right", fontsize=8.5, framealpha=0.9)
     return _save(fig, path, formats)
+
+
+# ---------------------------------------------------------------- the study grid
+def grid_plot(rows: Sequence[str], columns: Sequence[str], values: np.ndarray, path: str | Path, *,
+              title: str = "accuracy by combination and dataset", label: str = "accuracy",
+              higher_better: bool = True, formats: Sequence[str] | None = None) -> list[Path]:
+    """Combination (rows) x dataset (columns) heatmap of one metric, each cell written in; NaN: not evaluated."""
+    m = np.asarray(values, float)
+    fig, ax = _figure((max(5.0, 1.5 * len(columns) + 4.0), max(2.6, 0.45 * len(rows) + 1.6)))
+    cmap = "viridis" if higher_better else "viridis_r"
+    im = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(len(columns)), list(columns), fontsize=9)
+    ax.set_yticks(range(len(rows)), list(rows), fontsize=8.5)
+    finite = m[np.isfinite(m)]
+    mid = (finite.min() + finite.max()) / 2 if len(finite) else 0.0
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            if np.isfinite(m[i, j]):
+                light = (m[i, j] < mid) == higher_better
+                ax.text(j, i, f"{m[i, j]:.4f}" if m[i, j] < 1.5 else f"{m[i, j]:.2f}", ha="center", va="center",
+                        fontsize=8.5, color="white" if light else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label=label)
+    ax.set_title(title, fontsize=10.5, loc="left")
+    return _save(fig, path, formats)

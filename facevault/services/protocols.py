@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,19 +38,35 @@ def _lfw_path(name: str, n: str) -> str:
     return f"{name}/{name}_{int(n):04d}.jpg"
 
 
+def _read_text(path: Path) -> str:
+    """The file as text; a binary or non-UTF-8 file is a ProtocolError, not a UnicodeDecodeError."""
+    data = Path(path).read_bytes()
+    try:
+        if b"\x00" in data:
+            raise UnicodeDecodeError("utf-8", data, data.index(b"\x00"), data.index(b"\x00") + 1, "NUL byte")
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ProtocolError(f"{path} is not a text pairs file (LFW pairs.txt, or a file_a,file_b,label CSV)") from None
+
+
 def read_lfw_pairs(path: Path) -> Pairs:
-    lines = [ln.split() for ln in Path(path).read_text().splitlines() if ln.strip()]
+    lines = [ln.split() for ln in _read_text(path).splitlines() if ln.strip()]
     if not lines:
         raise ProtocolError(f"{path} is empty")
     header, body = lines[0], lines[1:]
+    usage = f"{path}: first line should be '<folds> <pairs per fold>' or '<pairs>', got {' '.join(header)[:60]!r}"
+    if len(header) not in (1, 2) or not all(h.isdigit() for h in header):
+        raise ProtocolError(usage)
     if len(header) == 2:  # View 2: "10 300", folds of 300 same then 300 different
         n_folds, per = int(header[0]), int(header[1])
-    elif len(header) == 1:  # View 1: "1100", same then different, no folds of its own
+    else:  # View 1: "1100", same then different, no folds of its own
         n_folds, per = 1, int(header[0])
-    else:
-        raise ProtocolError(f"{path}: first line should be '<folds> <pairs per fold>' or '<pairs>'")
+    if n_folds < 1:
+        raise ProtocolError(usage)
     a, b, lab, folds = [], [], [], []
     for i, row in enumerate(body):
+        if not all(row[k].isdigit() for k in ((1, 2) if len(row) == 3 else (1, 3) if len(row) == 4 else ())):
+            raise ProtocolError(f"{path}:{i + 2}: image numbers should be whole numbers, got {' '.join(row)[:60]!r}")
         if len(row) == 3:
             a.append(_lfw_path(row[0], row[1])); b.append(_lfw_path(row[0], row[2])); lab.append(True)
         elif len(row) == 4:
@@ -68,12 +85,17 @@ _FALSE = {"no", "0", "false", "different", "n", "f"}
 
 
 def read_csv_pairs(path: Path, k: int = 10, seed: int = 0) -> Pairs:
-    with open(path, newline="") as fh:
-        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    text = _read_text(path)
+    try:
+        rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r and any(c.strip() for c in r)]
+    except csv.Error as exc:
+        raise ProtocolError(f"{path}: not a readable CSV ({exc})") from None
     if not rows:
         raise ProtocolError(f"{path} is empty")
     if rows[0][-1].strip().lower() not in _TRUE | _FALSE:
         rows = rows[1:]  # header
+        if not rows:
+            raise ProtocolError(f"{path}: no pairs after the header line (expected file_a,file_b,label rows)")
     a, b, lab = [], [], []
     for i, r in enumerate(rows):
         if len(r) < 3:
@@ -89,7 +111,7 @@ def read_pairs_file(path: Path, k: int = 10, seed: int = 0) -> Pairs:
     path = Path(path)
     if not path.is_file():
         raise ProtocolError(f"pairs file {path} not found")
-    first = path.read_text().lstrip().split("\n", 1)[0]
+    first = _read_text(path).lstrip().split("\n", 1)[0]
     if "," in first:
         return read_csv_pairs(path, k, seed)
     return read_lfw_pairs(path)

@@ -60,6 +60,21 @@ def _nearest_identities(idx: SpaceIndex, vec: np.ndarray, k: int, depth: int, ve
         depth = min(len(idx), depth * 4)
 
 
+def dataset_index(stored: StoredVectors, record: SpaceRecord) -> SpaceIndex:
+    """An exact in-memory index over some datasets' vectors of a space (`search --dataset`); the store's own
+    index covers every dataset."""
+    import faiss
+
+    from facevault.store.index import Identities, Strings
+
+    flat = faiss.IndexFlatIP(stored.matrix.shape[1])
+    if len(stored):
+        flat.add(np.ascontiguousarray(stored.matrix, dtype=np.float32))
+    return SpaceIndex(flat, stored.vector_ids, Strings.pack(list(stored.paths)), Identities.pack(list(stored.identities)),
+                      record.revision, rebuilt=True, gpu=False, kind="flat", reason="--dataset: exact search",
+                      how="built")
+
+
 def search_images(idx: SpaceIndex, record: SpaceRecord, pipeline: Pipeline, queries: list[Path], k: int,
                   threshold: float | None = None) -> list[dict]:
     """Every face of every query image, matched to the k best identities of the index."""

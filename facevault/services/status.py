@@ -34,6 +34,7 @@ class StoreStatus:
     images: dict[str, int]  # by status: ok, error, missing
     identities: int
     spaces: list[SpaceStatus] = field(default_factory=list)
+    datasets: list[dict] = field(default_factory=list)  # name, root, images, identities
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -46,4 +47,5 @@ def store_status(catalog: Catalog) -> StoreStatus:
         per = stats["spaces"].get(rec.id, {"scans": {}, "vectors": 0})
         spaces.append(SpaceStatus(rec.id, rec.model, rec.detector, rec.aligner, rec.dim, per["vectors"], per["scans"],
                                   rec.threshold, rec.threshold_source, rec.images_per_second, rec.revision))
-    return StoreStatus(str(catalog.settings.store), catalog.dataset_root(), stats["images"], stats["identities"], spaces)
+    return StoreStatus(str(catalog.settings.store), catalog.dataset_root(), stats["images"], stats["identities"], spaces,
+                       catalog.datasets())

@@ -7,14 +7,17 @@ Reads and writes are in bulk and in chunks; rows come back as the plain values o
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import resources
-from typing import Iterable, Iterator
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import (
     Engine,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -23,10 +26,22 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DatabaseError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.orm import Session
 
-from facevault.core.errors import FacevaultError, StoreError, StoreLocked, StoreNotFound
+from facevault.core.errors import (
+    DatasetRootMismatch,
+    FacevaultError,
+    StoreError,
+    StoreLocked,
+    StoreNotFound,
+    UnknownDataset,
+)
 from facevault.core.settings import Settings
 from facevault.core.types import (
     Detection,
@@ -36,13 +51,23 @@ from facevault.core.types import (
     SpaceRecord,
     StoredVectors,
 )
-from facevault.store.models import Face, Identity, Image, Meta, Scan, SpaceRow, Vector
+from facevault.store.models import (
+    Dataset,
+    Face,
+    Identity,
+    Image,
+    Meta,
+    Scan,
+    SpaceRow,
+    Vector,
+)
 
 log = logging.getLogger(__name__)
 _CHUNK = 500  # SQLite allows 999 bound parameters per statement in old builds
+STREAM_ROWS = 10_000  # rows per fetch of a streamed read (vectors)
 MIGRATION_WAIT_S = 60.0  # how long opening a store waits for another process's migration
 # per-image errors that mean the file itself is unusable (recorded on the image, not only on the scan)
-FILE_ERRORS = ("empty-file", "not-an-image", "corrupt-image", "unsupported-image", "unreadable")
+FILE_ERRORS = ("empty-file", "not-an-image", "corrupt-image", "unsupported-image", "unreadable", "too-large")
 
 
 def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
@@ -89,19 +114,47 @@ class Catalog:
         store = settings.store
         self._owns_file = settings.default_db
         exists = (store / "catalog.db").is_file() if self._owns_file else store.is_dir()
+        made = None  # the first folder this call created, removed again if opening then fails
         if not exists:
             if not create:
                 raise StoreNotFound(f"no facevault store at {store} (run `facevault ingest DATASET` first, or pass --store)")
+            made = next((p for p in [*reversed(store.absolute().parents), store.absolute()] if not p.exists()), None)
             try:
                 store.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create the store folder {store}: {exc.strerror or exc}") from None
-        self.engine: Engine = _engine(settings.db_url)
-        if settings.is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        # a store on a read-only file system (or FACEVAULT_READ_ONLY=1) is opened for reading only: no migration,
+        # no journal-mode change, no lock file
+        self.read_only = self._owns_file and (os.environ.get("FACEVAULT_READ_ONLY", "") not in ("", "0")
+                                              or not _writable(store, store / "catalog.db"))
         self._lock = None
         self._lock_depth = 0
-        self._schema_ready()
+        try:
+            self.engine: Engine = self._open_engine()
+            self._schema_ready()
+        except BaseException:
+            if made is not None:
+                _remove_if_empty(made, store)
+            raise
+
+    def _open_engine(self) -> Engine:
+        if not self.read_only:
+            engine = _engine(self.settings.db_url)
+            if self.settings.is_sqlite:
+                event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        path = (self.settings.store / "catalog.db").resolve()
+        engine = None
+        for flags in ("mode=ro", "mode=ro&immutable=1"):  # immutable: a WAL store whose -shm cannot be made
+            engine = _engine(f"sqlite:///file:{path}?{flags}&uri=true")
+            event.listen(engine, "connect", _sqlite_read_pragmas)
+            try:
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()
+                return engine
+            except DatabaseError:
+                engine.dispose()
+        return engine  # the failure is reported by schema_revision
 
     # ---------------------------------------------------------------- lifecycle
     def _schema_ready(self) -> None:
@@ -119,9 +172,15 @@ class Catalog:
         if current is not None and current not in {s.revision for s in script.walk_revisions()}:
             raise StoreError(f"the store's schema (revision {current}) is newer than this facevault knows "
                              f"(head {head}); upgrade facevault to open it")
+        if self.read_only:
+            raise StoreError(f"the store {self.settings.store} is read-only and its schema ({current or 'empty'}) "
+                             f"needs upgrading to {head}; open it once where it is writable")
         with self.writing(wait=MIGRATION_WAIT_S):
             if self.schema_revision() != head:  # another process may have migrated while we waited
-                self._migrate(cfg)
+                try:
+                    self._migrate(cfg)
+                except DatabaseError as exc:
+                    raise _store_error(exc, self._where(), "upgrading the schema") from None
 
     def schema_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
@@ -129,16 +188,34 @@ class Catalog:
         try:
             with self.engine.connect() as conn:
                 return MigrationContext.configure(conn).get_current_revision()
-        except OperationalError as exc:
-            raise StoreError(f"cannot open the catalog {self._where()}: {_db_reason(exc)}") from None
+        except DatabaseError as exc:
+            raise _store_error(exc, self._where(), "opening") from None
 
     def _migrate(self, cfg) -> None:
         from alembic import command
 
         cfg.set_main_option("sqlalchemy.url", self.settings.db_url.replace("%", "%%"))
-        with self.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        if not self.settings.is_sqlite:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+            return
+        # SQLite: a migration that recreates a referenced table (batch mode) runs with foreign keys off, as
+        # SQLite requires (the pragma is a no-op inside a transaction), and is checked before it commits
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+            try:
+                with conn.begin():
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+                    bad = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if bad:
+                        raise StoreError(f"upgrading the schema left {len(bad)} rows without their parent "
+                                         f"(first: table {bad[0][0]}); nothing was changed")
+            finally:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
     def _where(self) -> str:
         return str(self.settings.store / "catalog.db") if self._owns_file else self.engine.url.render_as_string()
@@ -148,7 +225,7 @@ class Catalog:
             self.unlock()
         self.engine.dispose()
 
-    def __enter__(self) -> "Catalog":
+    def __enter__(self) -> Catalog:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -156,22 +233,38 @@ class Catalog:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as s:
-            with s.begin():
-                yield s
+        """One transaction; a failure of the database itself (full disk, corrupt file, read-only) is a
+        StoreError with one line, and nothing of the transaction is kept (what was committed before is)."""
+        try:
+            with Session(self.engine, expire_on_commit=False) as s:
+                with s.begin():
+                    yield s
+        except DatabaseError as exc:
+            if type(exc) not in (DatabaseError, OperationalError):  # integrity/programming errors are bugs
+                raise
+            raise _store_error(exc, self._where(), "writing to" if self._lock_depth else "reading") from None
 
     # ---------------------------------------------------------------- the writer lock
     def lock(self, wait: float = 0.0) -> None:
         """Take the store's writer lock (re-entrant); a second writer gets StoreLocked (after `wait` seconds)."""
         from filelock import FileLock, Timeout
 
-        if self._lock is None:
-            self._lock = FileLock(str(self.settings.store / ".lock"))
+        if self.read_only:
+            raise StoreError(f"the store {self.settings.store} is read-only: it can be read (status, search, "
+                             "evaluate --no-calibrate), not written")
+        from facevault.store import pglock
+
+        if self._lock is None:  # PostgreSQL: an advisory lock in the shared database; else the store's lock file
+            self._lock = (pglock.PgAdvisoryLock(self.engine) if self.engine.dialect.name == "postgresql"
+                          else FileLock(str(self.settings.store / ".lock")))
         try:
             self._lock.acquire(timeout=wait)
-        except Timeout:
-            raise StoreLocked(f"another facevault process is writing to {self.settings.store}; wait for it to "
+        except (Timeout, pglock.Busy):
+            where = self._where() if isinstance(self._lock, pglock.PgAdvisoryLock) else self.settings.store
+            raise StoreLocked(f"another facevault process is writing to {where}; wait for it to "
                               "finish") from None
+        except DatabaseError as exc:
+            raise _store_error(exc, self._where(), "locking") from None
         except OSError as exc:
             raise StoreError(f"cannot lock the store {self.settings.store}: {exc.strerror or exc}") from None
         self._lock_depth += 1
@@ -200,10 +293,84 @@ class Catalog:
             s.merge(Meta(key=key, value=value))
 
     def dataset_root(self) -> str | None:
-        return self.get_meta("dataset_root")
+        """The root of the store's only dataset (None when it holds none or several: see `datasets`)."""
+        roots = self.dataset_roots()
+        return next(iter(roots.values())) if len(roots) == 1 else None
 
-    def set_dataset_root(self, root: str) -> None:
-        self.set_meta("dataset_root", root)
+    def set_dataset_root(self, root: str, name: str | None = None) -> int:
+        """Re-root dataset `name` (default: the only one) at `root`, as after the folder moved on disk."""
+        with self.session() as s:
+            row = self._dataset_row(s, name)
+            row.root = root
+            return row.id
+
+    # ---------------------------------------------------------------- datasets
+    def _dataset_row(self, s: Session, name: str | None) -> Dataset:
+        rows = list(s.scalars(select(Dataset).order_by(Dataset.name)))
+        if name is None and len(rows) == 1:
+            return rows[0]
+        match = [r for r in rows if r.name == name]
+        if not match:
+            have = ", ".join(r.name for r in rows) or "none"
+            what = f"no dataset named {name!r}" if name else "several datasets; name one"
+            raise UnknownDataset(f"the store has {what} (it has: {have})")
+        return match[0]
+
+    def ensure_dataset(self, name: str, root: str, move_root: bool = False) -> int:
+        """The id of dataset `name`, created at `root` on first use. A different root under an existing name is
+        refused (DatasetRootMismatch) unless `move_root` (the folder moved on disk: its root is updated)."""
+        with self.session() as s:
+            row = s.scalars(select(Dataset).where(Dataset.name == name)).first()
+            if row is None:
+                row = Dataset(name=name, root=root)
+                s.add(row)
+                s.flush()
+            elif row.root != root:
+                if not move_root:
+                    raise DatasetRootMismatch(
+                        f"dataset {name!r} is rooted at {row.root}, not {root}; pass --move-root if the folder "
+                        f"moved, or --dataset NAME to ingest it as another dataset")
+                log.info("dataset %s re-rooted: %s -> %s", name, row.root, root)
+                row.root = root
+            return row.id
+
+    def dataset_roots(self) -> dict[str, str]:
+        """Dataset name -> root folder, by name."""
+        with self.session() as s:
+            return dict(s.execute(select(Dataset.name, Dataset.root).order_by(Dataset.name)).all())
+
+    def datasets(self) -> list[dict]:
+        """Every dataset: name, root, present images and labelled identities, by name."""
+        with self.session() as s:
+            imgs = dict(s.execute(select(Image.dataset_id, func.count()).where(Image.status != "missing")
+                                  .group_by(Image.dataset_id)).all())
+            idents = dict(s.execute(select(Image.dataset_id, func.count(func.distinct(Image.identity_id)))
+                                    .where(Image.status != "missing").group_by(Image.dataset_id)).all())
+            return [{"name": d.name, "root": d.root, "images": imgs.get(d.id, 0), "identities": idents.get(d.id, 0)}
+                    for d in s.scalars(select(Dataset).order_by(Dataset.name))]
+
+    def _scope(self, s: Session, datasets: Iterable[str] | None) -> tuple[list[int] | None, bool]:
+        """(dataset ids to read, None for all; whether paths and identities are qualified as "dataset/...").
+
+        Reads of one dataset (or of a store holding one) give its own relative paths and identity names; reads
+        spanning several give "name/path" and "name/identity", so that paths stay unique and the same folder
+        name in two datasets stays two identities."""
+        rows = dict(s.execute(select(Dataset.name, Dataset.id)).all())
+        if not datasets:
+            return None, len(rows) > 1
+        names = list(dict.fromkeys(datasets))
+        unknown = [n for n in names if n not in rows]
+        if unknown:
+            raise UnknownDataset(f"the store has no dataset named {', '.join(map(repr, unknown))} "
+                                 f"(it has: {', '.join(sorted(rows)) or 'none'})")
+        return [rows[n] for n in names], len(names) > 1
+
+    @staticmethod
+    def _labels(qualified: bool):
+        """SQL expressions for an image's path and identity name as reads report them (see `_scope`)."""
+        if not qualified:
+            return Image.path, Identity.name
+        return Dataset.name + "/" + Image.path, Dataset.name + "/" + Identity.name
 
     # ---------------------------------------------------------------- spaces
     def spaces(self) -> list[SpaceRecord]:
@@ -258,30 +425,35 @@ class Catalog:
             row.images_per_second = done["images"] / done["seconds"] if done["seconds"] > 0 else None
 
     # ---------------------------------------------------------------- images
-    def sync_images(self, records: list[tuple[str, str | None, str, int]], complete: bool = True) -> dict[str, int]:
-        """Upsert (path, identity, sha256, bytes) of every file seen. With `complete` (the whole dataset was
-        walked), stored files not seen are marked missing; a partial walk (`--limit`) marks nothing.
+    def sync_images(self, records: list[tuple[str, str | None, str, int]], complete: bool = True,
+                    dataset_id: int | None = None) -> dict[str, int]:
+        """Upsert (path, identity, sha256, bytes) of every file seen in one dataset (default: the only one).
+        With `complete` (the whole dataset was walked), its stored files not seen are marked missing; a partial
+        walk (`--limit`) marks nothing.
 
         Returns counts: new, changed, unchanged, missing.
         """
         counts = {"new": 0, "changed": 0, "unchanged": 0, "missing": 0}
         now = datetime.now(timezone.utc)
         with self.session() as s:
-            ids = dict(s.execute(select(Identity.name, Identity.id)).all())
+            ds = dataset_id if dataset_id is not None else self._dataset_row(s, None).id
+            idq = select(Identity.name, Identity.id).where(Identity.dataset_id == ds)
+            ids = dict(s.execute(idq).all())
             wanted = sorted({r[1] for r in records if r[1] is not None} - set(ids))
-            for chunk in _chunks([{"name": n} for n in wanted]):
+            for chunk in _chunks([{"name": n, "dataset_id": ds} for n in wanted]):
                 s.execute(insert(Identity), chunk)
             if wanted:
-                ids = dict(s.execute(select(Identity.name, Identity.id)).all())
+                ids = dict(s.execute(idq).all())
             existing = {p: (i, sha, st, ident) for i, p, sha, st, ident in
-                        s.execute(select(Image.id, Image.path, Image.sha256, Image.status, Image.identity_id))}
+                        s.execute(select(Image.id, Image.path, Image.sha256, Image.status, Image.identity_id)
+                                  .where(Image.dataset_id == ds))}
             new_rows, changed = [], []
             for path, ident, sha, size in records:
                 ident_id = ids.get(ident) if ident is not None else None
                 old = existing.get(path)
                 if old is None:
-                    new_rows.append({"path": path, "identity_id": ident_id, "sha256": sha, "bytes": size,
-                                     "status": "ok", "updated_at": now})
+                    new_rows.append({"path": path, "dataset_id": ds, "identity_id": ident_id, "sha256": sha,
+                                     "bytes": size, "status": "ok", "updated_at": now})
                 elif old[1] != sha or old[2] == "missing" or old[3] != ident_id:
                     changed.append({"id": old[0], "sha256": sha, "bytes": size, "identity_id": ident_id,
                                     "status": "ok", "error": None, "width": None, "height": None, "updated_at": now})
@@ -369,45 +541,72 @@ class Catalog:
                          for r in results]
             for chunk in _chunks(scan_rows):
                 s.execute(insert(Scan), chunk)
-            for r in results:
-                values = {"updated_at": now}
-                if r.error_kind in FILE_ERRORS:
-                    values.update(status="error", error=f"{r.error_kind}: {r.error}")
-                elif r.width:
-                    values.update(width=r.width, height=r.height, status="ok", error=None)
-                s.execute(update(Image).where(Image.sha256 == r.sha256, Image.status != "missing").values(**values))
+            # image facts in three executemany statements, not one UPDATE per image (the writer's hot path)
+            bad = [{"b_sha": r.sha256, "b_error": f"{r.error_kind}: {r.error}"} for r in results
+                   if r.error_kind in FILE_ERRORS]
+            good = [{"b_sha": r.sha256, "b_w": r.width, "b_h": r.height} for r in results
+                    if r.error_kind not in FILE_ERRORS and r.width]
+            rest = [{"b_sha": r.sha256} for r in results if r.error_kind not in FILE_ERRORS and not r.width]
+            images = Image.__table__  # Core executemany on the session's connection (same transaction)
+            present = (images.c.sha256 == bindparam("b_sha")) & (images.c.status != "missing")
+            conn = s.connection()
+            if bad:
+                conn.execute(update(images).where(present).values(status="error", error=bindparam("b_error"),
+                                                                  updated_at=now), bad)
+            if good:
+                conn.execute(update(images).where(present).values(width=bindparam("b_w"), height=bindparam("b_h"),
+                                                                  status="ok", error=None, updated_at=now), good)
+            if rest:
+                conn.execute(update(images).where(present).values(updated_at=now), rest)
             if vec_rows:
                 s.execute(update(SpaceRow).where(SpaceRow.id == space_id).values(revision=SpaceRow.revision + 1))
 
     # ---------------------------------------------------------------- reads
-    def vectors(self, space_id: int) -> StoredVectors:
-        """Subject vector per present image path, ordered by path."""
+    def vectors(self, space_id: int, datasets: Iterable[str] | None = None) -> StoredVectors:
+        """Subject vector per present image path of `datasets` (default: all), ordered by path; paths and
+        identities are qualified "dataset/..." when the read spans several datasets (see `_scope`)."""
         with self.session() as s:
             row = s.get(SpaceRow, space_id)
             if row is None:
                 raise FacevaultError(f"no space with id {space_id} in this store")
             dim, detector = row.dim, row.detector
+            ds_ids, qualified = self._scope(s, datasets)
+            path, ident = self._labels(qualified)
             q = (
-                select(Vector.id, Image.path, Identity.name, Vector.vector, Vector.norm)
+                select(Vector.id, path, ident, Vector.vector, Vector.norm)
                 .join(Face, Face.id == Vector.face_id)
                 .join(Image, Image.sha256 == Face.sha256)
+                .join(Dataset, Dataset.id == Image.dataset_id)
                 .outerjoin(Identity, Identity.id == Image.identity_id)
                 .where(Vector.space_id == space_id, Face.detector == detector, Face.is_subject.is_(True),
                        Image.status == "ok")
-                .order_by(Image.path)
+                .order_by(path)
             )
-            rows = s.execute(q).all()
-        mat = (np.frombuffer(b"".join(r[3] for r in rows), dtype="<f4").reshape(len(rows), dim) if rows
+            if ds_ids is not None:
+                q = q.where(Image.dataset_id.in_(ds_ids))
+            ids, paths, names, norm_list, blob = [], [], [], [], bytearray()
+            # streamed (a server-side cursor on PostgreSQL): rows arrive in batches, never all at once
+            for r in s.execute(q, execution_options={"yield_per": STREAM_ROWS}):
+                ids.append(r[0])
+                paths.append(r[1])
+                names.append(r[2])
+                norm_list.append(r[4])
+                blob += r[3]
+        mat = (np.frombuffer(bytes(blob), dtype="<f4").reshape(len(ids), dim) if ids
                else np.zeros((0, dim), np.float32))
-        norms = np.array([np.nan if r[4] is None else r[4] for r in rows], np.float64)
-        return StoredVectors(space_id, np.array([r[0] for r in rows], np.int64), [r[1] for r in rows],
-                             [r[2] for r in rows], np.ascontiguousarray(mat, dtype=np.float32), norms)
+        norms = np.array([np.nan if n is None else n for n in norm_list], np.float64)
+        return StoredVectors(space_id, np.array(ids, np.int64), paths, names,
+                             np.ascontiguousarray(mat, dtype=np.float32), norms)
 
-    def image_paths(self) -> dict[str, str | None]:
-        """Present image path -> identity name."""
+    def image_paths(self, datasets: Iterable[str] | None = None) -> dict[str, str | None]:
+        """Present image path -> identity name, of `datasets` (default: all; labels as in `vectors`)."""
         with self.session() as s:
-            q = (select(Image.path, Identity.name).outerjoin(Identity, Identity.id == Image.identity_id)
-                 .where(Image.status != "missing"))
+            ds_ids, qualified = self._scope(s, datasets)
+            path, ident = self._labels(qualified)
+            q = (select(path, ident).join(Dataset, Dataset.id == Image.dataset_id)
+                 .outerjoin(Identity, Identity.id == Image.identity_id).where(Image.status != "missing"))
+            if ds_ids is not None:
+                q = q.where(Image.dataset_id.in_(ds_ids))
             return dict(s.execute(q).all())
 
     def stats(self) -> dict:
@@ -429,50 +628,190 @@ class Catalog:
             return dict(s.execute(select(Scan.space_id, func.count()).where(Scan.faces > 1)
                                   .group_by(Scan.space_id)).all())
 
-    def subject_faces(self, paths: list[str], detector: str) -> dict[str, Detection]:
-        """The stored subject detection of each of these present image paths, by `detector`."""
+    def subject_faces(self, paths: list[str], detector: str, datasets: Iterable[str] | None = None) -> dict[str, Detection]:
+        """The stored subject detection of each of these present image paths (labels as in `vectors`), by
+        `detector`."""
         out: dict[str, Detection] = {}
         with self.session() as s:
+            ds_ids, qualified = self._scope(s, datasets)
+            path, _ = self._labels(qualified)
             for chunk in _chunks(list(paths)):
-                q = (select(Image.path, Face).join(Face, Face.sha256 == Image.sha256)
-                     .where(Image.path.in_(chunk), Face.detector == detector, Face.is_subject.is_(True)))
+                q = (select(path, Face).join(Face, Face.sha256 == Image.sha256)
+                     .join(Dataset, Dataset.id == Image.dataset_id)
+                     .where(path.in_(chunk), Face.detector == detector, Face.is_subject.is_(True)))
+                if ds_ids is not None:
+                    q = q.where(Image.dataset_id.in_(ds_ids))
                 out.update({p: _detection(f) for p, f in s.execute(q).all()})
         return out
 
-    def identical_files(self) -> list[tuple[str, str, str, str]]:
-        """(path a, identity a, path b, identity b) for every two present files with one content under two
-        identities."""
+    def identical_files(self, datasets: Iterable[str] | None = None) -> list[tuple[str, str, str, str]]:
+        """(path a, identity a, path b, identity b) for every two present files of `datasets` (default: all)
+        with one content under two identities."""
         with self.session() as s:
-            shas = select(Image.sha256).where(Image.status != "missing", Image.identity_id.is_not(None)).group_by(
+            ds_ids, qualified = self._scope(s, datasets)
+            path, ident = self._labels(qualified)
+            where = [Image.status != "missing"] + ([Image.dataset_id.in_(ds_ids)] if ds_ids is not None else [])
+            shas = select(Image.sha256).where(*where, Image.identity_id.is_not(None)).group_by(
                 Image.sha256).having(func.count(func.distinct(Image.identity_id)) > 1)
-            rows = s.execute(select(Image.sha256, Image.path, Identity.name)
+            rows = s.execute(select(Image.sha256, path, ident)
                              .join(Identity, Identity.id == Image.identity_id)
-                             .where(Image.status != "missing", Image.sha256.in_(shas)).order_by(Image.path)).all()
+                             .join(Dataset, Dataset.id == Image.dataset_id)
+                             .where(*where, Image.sha256.in_(shas)).order_by(path)).all()
         by_sha: dict[str, list[tuple[str, str]]] = {}
         for sha, path, name in rows:
             by_sha.setdefault(sha, []).append((path, name))
         return [(pa, na, pb, nb) for files in by_sha.values() for k, (pa, na) in enumerate(files)
                 for pb, nb in files[k + 1:] if na != nb]
 
-    def scan_rows(self, space_id: int) -> list[tuple[str, str | None, str, int, str | None]]:
-        """(path, identity, scan status, faces found, error) of every present image scanned in a space."""
+    def scan_rows(self, space_id: int, datasets: Iterable[str] | None = None
+                  ) -> list[tuple[str, str | None, str, int, str | None]]:
+        """(path, identity, scan status, faces found, error) of every present image of `datasets` (default:
+        all) scanned in a space."""
         with self.session() as s:
-            q = (select(Image.path, Identity.name, Scan.status, Scan.faces, func.coalesce(Scan.error, Image.error))
-                 .join(Scan, Scan.sha256 == Image.sha256).outerjoin(Identity, Identity.id == Image.identity_id)
-                 .where(Scan.space_id == space_id, Image.status != "missing").order_by(Image.path))
+            ds_ids, qualified = self._scope(s, datasets)
+            path, ident = self._labels(qualified)
+            q = (select(path, ident, Scan.status, Scan.faces, func.coalesce(Scan.error, Image.error))
+                 .join(Scan, Scan.sha256 == Image.sha256).join(Dataset, Dataset.id == Image.dataset_id)
+                 .outerjoin(Identity, Identity.id == Image.identity_id)
+                 .where(Scan.space_id == space_id, Image.status != "missing").order_by(path))
+            if ds_ids is not None:
+                q = q.where(Image.dataset_id.in_(ds_ids))
             return [tuple(r) for r in s.execute(q).all()]
 
-    def identity_image_counts(self) -> dict[str, int]:
-        """Identity name -> present images labelled with it."""
+    def identity_image_counts(self, datasets: Iterable[str] | None = None) -> dict[str, int]:
+        """Identity name (labels as in `vectors`) -> present images labelled with it, in `datasets` (default:
+        all)."""
         with self.session() as s:
-            q = (select(Identity.name, func.count(Image.id)).join(Image, Image.identity_id == Identity.id)
-                 .where(Image.status != "missing").group_by(Identity.name))
+            ds_ids, qualified = self._scope(s, datasets)
+            _, ident = self._labels(qualified)
+            q = (select(ident, func.count(Image.id)).join(Image, Image.identity_id == Identity.id)
+                 .join(Dataset, Dataset.id == Image.dataset_id)
+                 .where(Image.status != "missing").group_by(ident))
+            if ds_ids is not None:
+                q = q.where(Image.dataset_id.in_(ds_ids))
             return dict(s.execute(q).all())
+
+    # ---------------------------------------------------------------- index reads (no blob unless asked)
+    def _subject_vectors(self, s: Session, space_id: int, *cols):
+        row = s.get(SpaceRow, space_id)
+        if row is None:
+            raise FacevaultError(f"no space with id {space_id} in this store")
+        q = (select(*cols).join(Face, Face.id == Vector.face_id).join(Image, Image.sha256 == Face.sha256)
+             .where(Vector.space_id == space_id, Face.detector == row.detector, Face.is_subject.is_(True),
+                    Image.status == "ok"))
+        return q, row.dim
+
+    def vector_map(self, space_id: int) -> tuple[np.ndarray, list[str], list[str | None]]:
+        """(vector ids, image paths, identities) of the rows `vectors()` returns (labelled as it labels them),
+        ordered by vector id then image, with no blob read: what an index needs to map its rows back to images.
+        A content held by several datasets is one vector id on several rows."""
+        with self.session() as s:
+            _, qualified = self._scope(s, None)
+            path, ident = self._labels(qualified)
+            q, _ = self._subject_vectors(s, space_id, Vector.id, path, ident)
+            q = (q.join(Dataset, Dataset.id == Image.dataset_id).outerjoin(Identity, Identity.id == Image.identity_id)
+                 .order_by(Vector.id, Image.id))
+            rows = s.execute(q).all()
+        return np.array([r[0] for r in rows], np.int64), [r[1] for r in rows], [r[2] for r in rows]
+
+    def vector_batches(self, space_id: int, batch: int = 20_000,
+                       ids: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(vector ids, float32 matrix) in batches ordered by vector id: every subject vector of the space,
+        or only `ids` (in the order given), so an index is built without holding the table twice."""
+        if ids is not None:
+            ids = np.asarray(ids, np.int64)
+            for start in range(0, len(ids), batch):
+                want = ids[start:start + batch].tolist()
+                got: dict[int, bytes] = {}
+                with self.session() as s:
+                    row = s.get(SpaceRow, space_id)
+                    if row is None:
+                        raise FacevaultError(f"no space with id {space_id} in this store")
+                    dim = row.dim
+                    for chunk in _chunks(want):
+                        got.update(s.execute(select(Vector.id, Vector.vector).where(Vector.id.in_(chunk))).all())
+                missing = [i for i in want if i not in got]
+                if missing:
+                    raise StoreError(f"{len(missing)} vectors vanished from space {space_id} while reading them")
+                mat = np.frombuffer(b"".join(got[i] for i in want), dtype="<f4").reshape(len(want), dim)
+                yield np.array(want, np.int64), mat.astype(np.float32)
+            return
+        last = -1
+        while True:
+            with self.session() as s:
+                q, dim = self._subject_vectors(s, space_id, Vector.id, Vector.vector)
+                rows = s.execute(q.where(Vector.id > last).order_by(Vector.id).limit(batch)).all()
+            if not rows:
+                return
+            last = rows[-1][0]
+            mat = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim)
+            yield np.array([r[0] for r in rows], np.int64), mat.astype(np.float32)
+
+    def sample_vectors(self, space_id: int, n: int, seed: int = 0) -> np.ndarray:
+        """A seeded sample of `n` subject vectors of the space (all of them when it holds fewer)."""
+        with self.session() as s:
+            q, dim = self._subject_vectors(s, space_id, Vector.id)
+            ids = np.array(s.scalars(q.order_by(Vector.id)).all(), np.int64)
+        if len(ids) > n:
+            ids = np.sort(np.random.default_rng(seed).choice(ids, n, replace=False))
+        parts = [m for _, m in self.vector_batches(space_id, ids=ids)]
+        return np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
+
+
+def _remove_if_empty(top: Path, store: Path) -> None:
+    """Remove the folders a failed open created (`top` down to `store`), as long as they hold nothing."""
+    cur = store.absolute()
+    while True:
+        try:
+            cur.rmdir()
+        except OSError:
+            return
+        if cur == top:
+            return
+        cur = cur.parent
 
 
 def _db_reason(exc: OperationalError) -> str:
     text = str(getattr(exc, "orig", exc) or exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def _store_error(exc: DatabaseError, where: str, doing: str) -> StoreError:
+    """One line for a failure of the database itself."""
+    reason = _db_reason(exc)
+    low = reason.lower()
+    if "disk is full" in low or "disk i/o error" in low:
+        return StoreError(f"{doing} the catalog {where} failed: {reason}; nothing of this transaction was saved, "
+                          "everything committed before is kept (free some space and run the command again)")
+    if "not a database" in low or "malformed" in low or "corrupt" in low:
+        return StoreError(f"the catalog {where} is corrupt ({reason}); restore it from a backup, or run "
+                          "`facevault check` to see what is damaged")
+    if "readonly" in low or "read-only" in low:
+        return StoreError(f"the catalog {where} is read-only ({reason}); it can be read, not written")
+    if "locked" in low:
+        return StoreLocked(f"the catalog {where} is locked by another process ({reason}); try again")
+    return StoreError(f"{doing} the catalog {where} failed: {reason}")
+
+
+def _writable(store: Path, db: Path) -> bool:
+    """Whether this process can write the store folder and its catalog (False on a read-only mount)."""
+    if not store.exists():
+        return True
+    if not os.access(store, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
+        return False
+    try:
+        return not bool(os.statvfs(store).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return True
+
+
+def _sqlite_read_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA query_only=ON")
+    finally:
+        cur.close()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -35,19 +35,37 @@ class Meta(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
-class Identity(Base):
-    __tablename__ = "identities"
+class Dataset(Base):
+    """A named dataset: a folder of identity folders (its `root`), one per condition of a study."""
+
+    __tablename__ = "datasets"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
+    root: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Identity(Base):
+    """A person of one dataset: the same folder name in two datasets is two identities."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("dataset_id", "name", name="uq_identity"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
 
 
 class Image(Base):
-    """One file of the dataset. `status`: ok, error (undecodable) or missing (gone from disk)."""
+    """One file of a dataset, its path relative to the dataset's root (unique per dataset). `status`: ok, error
+    (undecodable) or missing (gone from disk). Scans, faces and vectors are keyed by content, so a content held
+    by two datasets is embedded once per space."""
 
     __tablename__ = "images"
+    __table_args__ = (UniqueConstraint("dataset_id", "path", name="uq_image"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
     identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"), index=True)
-    path: Mapped[str] = mapped_column(String(1024), unique=True)
+    path: Mapped[str] = mapped_column(String(1024))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     bytes: Mapped[int] = mapped_column(Integer)
     width: Mapped[int | None] = mapped_column(Integer)

@@ -10,8 +10,6 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-import numpy as np
-
 from facevault.core.errors import FacevaultError
 
 Channels = float | tuple[float, float, float]
@@ -66,7 +64,7 @@ class OnnxSpec:
             raise FacevaultError(f"{where}: fixed_batch must be a positive integer or null")
         object.__setattr__(self, "mean", _channels(self.mean, "mean"))
         object.__setattr__(self, "std", _channels(self.std, "std"))
-        if np.any(np.asarray(self.std, dtype=float) == 0):
+        if 0 in (self.std if isinstance(self.std, tuple) else (self.std,)):  # plain floats: no numpy at import
             raise FacevaultError(f"{where}: std must not be zero")
 
     @classmethod

@@ -9,10 +9,12 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from facevault.core.errors import UnknownName
-from facevault.core.types import Space
+
+if TYPE_CHECKING:  # core.types imports numpy; naming entries (TAB completion) must not
+    from facevault.core.types import Space
 
 ZOO_MODULES = (
     "facevault.zoo.aligners",
@@ -121,4 +123,6 @@ def space(model_name: str, detector_name: str, aligner: str | None = None) -> Sp
     """
     entry = model(model_name)
     detector(detector_name)
+    from facevault.core.types import Space
+
     return Space(model_name, detector_name, aligner_for(model_name, aligner), int(entry.dim or 0))

@@ -53,8 +53,10 @@ def weights_sha256(space: Space, weights_dir: str | None) -> str | None:
 
 def ingest(catalog: Catalog, found: DatasetWalk, space: Space, *, weights_dir: str | None = None, workers: int = 1,
            runner: Runner | None = None, batch_size: int | None = None, retry_failed: bool = False,
-           progress: ProgressFn | None = None) -> IngestSummary:
-    """Ingest the files `found` into `catalog` for `space`; returns what happened, counted.
+           progress: ProgressFn | None = None, dataset: str | None = None, move_root: bool = False,
+           max_pixels: int | None = None) -> IngestSummary:
+    """Ingest the files `found` into `catalog` for `space`, as dataset `dataset` (default: the folder's name;
+    `move_root` re-roots an existing dataset whose folder moved); returns what happened, counted.
 
     Holds the store's writer lock for the whole run (a second writer is refused at once). Ctrl-C stops the run
     with every committed batch kept (`summary.interrupted`).
@@ -64,17 +66,24 @@ def ingest(catalog: Catalog, found: DatasetWalk, space: Space, *, weights_dir: s
     entry = registry.model(space.model)
     with catalog.writing():
         t0 = time.perf_counter()
-        plan = plan_mod.make(catalog, found, space, sha, {"description": entry.description}, retry_failed)
+        plan = plan_mod.make(catalog, found, space, sha, {"description": entry.description}, retry_failed,
+                             dataset_name=dataset, move_root=move_root)
+        summary.dataset = plan_mod.name_of(found, dataset)
         for key in ("files", "identities", "new", "changed", "unchanged", "missing", "skipped", "reused_detections"):
             setattr(summary, key, plan.counts.get(key, 0))
         summary.to_process = len(plan.items)
-        for path, message in plan.unreadable:
-            summary.problem(path, "unreadable", message)
+        for path, message, kind in plan.unreadable:
+            summary.problem(path, kind, message)
+        for sk in found.skipped:  # hostile or stray directory entries, never opened
+            summary.skipped_files += 1
+            summary.problem(sk.rel, sk.kind, sk.message)
+        for note in found.renamed:
+            summary.problem(note.rel, note.kind, note.message, count=False)
         chosen = runner or default_runner(workers, len(plan.items))
         summary.workers, summary.runner = chosen.workers, chosen.name
         writer = Writer(catalog, plan.record.id, space.detector, summary, plan.path_of)
         tasks = [plan.items[i: i + TASK_IMAGES] for i in range(0, len(plan.items), TASK_IMAGES)]
-        factory = PipelineFactory(space, weights_dir, batch_size)
+        factory = PipelineFactory(space, weights_dir, batch_size, found.max_bytes, max_pixels)
         if progress:
             progress(0, len(plan.items))
         t_run = time.perf_counter()

@@ -44,9 +44,14 @@ class PipelineFactory:
     space: Space
     weights_dir: str | None = None
     batch_size: int | None = None
+    max_bytes: int | None = None  # per-file read cap and decoded-pixel cap, applied in each worker
+    max_pixels: int | None = None
 
     def __call__(self):
+        from facevault.faces import imageio
         from facevault.faces.pipeline import build_pipeline
+
+        imageio.set_limits(self.max_bytes, self.max_pixels)
 
         return build_pipeline(self.space, self.weights_dir, self.batch_size)
 

@@ -20,6 +20,7 @@ class IngestSummary:
 
     root: str
     space: str
+    dataset: str = ""  # the dataset the files were ingested as
     files: int = 0
     identities: int = 0
     new: int = 0
@@ -34,6 +35,7 @@ class IngestSummary:
     reused_detections: int = 0
     multi_face: int = 0
     no_face: int = 0
+    skipped_files: int = 0  # directory entries not read (FIFOs, devices, links, too large, not images)
     errors: dict[str, int] = field(default_factory=dict)
     problems: list[dict] = field(default_factory=list)  # first examples: path, kind, message
     seconds: float = 0.0

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -52,21 +53,23 @@ class Report:
 
 # ---------------------------------------------------------------- build
 def build(catalog: Catalog, out: Path, pairs_file: Path | None = None, sample: int | None = None, seed: int = 0,
-          folds: int = 10, top_identities: int = 30, hard_pairs: int = 8, weights_dir: str | None = None) -> Report:
+          folds: int = 10, top_identities: int = 30, hard_pairs: int = 8, weights_dir: str | None = None,
+          datasets: Sequence[str] | None = None) -> Report:
     """Evaluate every space on one protocol (a pairs file, else `sample` seeded pairs, by default
-    `DEFAULT_SAMPLE`) and draw the figures into `out/img`; nothing in the store changes."""
+    `DEFAULT_SAMPLE`) over `datasets` (default: all) and draw the figures into `out/img`; nothing in the store
+    changes."""
     records = catalog.spaces()
     if not records:
         raise NoSpace("the store holds no embedding space yet (run `facevault ingest DATASET` first)")
     if pairs_file is None and sample is None:
         sample = DEFAULT_SAMPLE
     run = evaluate_mod.run(catalog, records, None, pairs_file=pairs_file, sample=sample, seed=seed, folds=folds,
-                           calibrate=False, keep_vectors=True)
+                           calibrate=False, keep_vectors=True, datasets=datasets)
     out = Path(out)
     (out / "img").mkdir(parents=True, exist_ok=True)
     by_id = {r.id: r for r in records}
     by_label = {r.label: r for r in records}
-    known = catalog.image_paths()
+    known = catalog.image_paths(datasets)
     ranked, curves = [], {}
     for rank, ev in enumerate(run.results, 1):
         record, stored = by_id[ev.space_id], run.vectors[ev.space_id]
@@ -91,7 +94,7 @@ def build(catalog: Catalog, out: Path, pairs_file: Path | None = None, sample: i
     hard = _hardest(best_ev, best["threshold_used"], hard_pairs)
     for pr in hard:
         pr["identity_a"], pr["identity_b"] = known.get(pr["a"]), known.get(pr["b"])
-    thumb_note = _thumbnails(catalog, best_record, hard, out, weights_dir) if hard else None
+    thumb_note = _thumbnails(catalog, best_record, hard, out, weights_dir, datasets) if hard else None
     pairs = run.pairs
     rep.doc = {
         "title": "facevault evaluation report", "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -103,7 +106,7 @@ def build(catalog: Catalog, out: Path, pairs_file: Path | None = None, sample: i
         "hardest_pairs": hard, "hardest_pairs_note": thumb_note,
         "heatmap": {"space": best["space"], "identities": sim.names, "faces": sim.counts.tolist(), "note": sim.note},
         "lookalikes": _lookalikes(stored, best["threshold_used"]),
-        "health": health.check(catalog, best_record, stored=stored, limit=20).to_dict(),
+        "health": health.check(catalog, best_record, stored=stored, limit=20, datasets=datasets).to_dict(),
         "figures": {k: str(v.relative_to(out)) for k, v in rep.figures.items()},
         "explanations": EXPLAIN,
     }
@@ -116,7 +119,7 @@ def _summary(catalog: Catalog) -> dict:
     multi = catalog.multi_face_counts()
     imgs = stats["images"]
     return {
-        "store": str(catalog.settings.store), "dataset_root": catalog.dataset_root(),
+        "store": str(catalog.settings.store), "dataset_root": catalog.dataset_root(), "datasets": catalog.datasets(),
         "images": sum(v for k, v in imgs.items() if k != "missing"), "images_ok": imgs.get("ok", 0),
         "undecodable": imgs.get("error", 0), "missing_files": imgs.get("missing", 0),
         "identities": stats["identities"],
@@ -209,16 +212,25 @@ def _box_crop(rgb: np.ndarray, d: Detection) -> np.ndarray:
     return rgb[y0:int(d.y + d.h), x0:int(d.x + d.w)]
 
 
+def _file_of(path: str, only_root: str | None, roots: dict[str, str]) -> Path | None:
+    """The file of a reported path: relative to the one dataset read, else "dataset/relative path"."""
+    if only_root is not None:
+        return Path(only_root) / path
+    name, _, rel = path.partition("/")
+    return Path(roots[name]) / rel if name in roots and rel else None
+
+
 def _thumbnails(catalog: Catalog, record: SpaceRecord, pairs: list[dict], out: Path,
-                weights_dir: str | None) -> str | None:
+                weights_dir: str | None, datasets: Sequence[str] | None = None) -> str | None:
     """Write each shown image's face as the space's aligner makes it (box crops when the space's pipeline cannot
     be built); sets each pair's thumb_a / thumb_b and returns a note on the fallback."""
     from facevault.faces import imageio
     from facevault.faces.pipeline import build_pipeline
 
-    root = catalog.dataset_root()
     paths = sorted({p for pr in pairs for p in (pr["a"], pr["b"])})
-    dets = catalog.subject_faces(paths, record.detector)
+    dets = catalog.subject_faces(paths, record.detector, datasets)
+    roots = catalog.dataset_roots()
+    only = roots[datasets[0]] if datasets and len(datasets) == 1 else catalog.dataset_root()
     try:
         pipeline = build_pipeline(record.space, weights_dir)
         note = None
@@ -227,10 +239,11 @@ def _thumbnails(catalog: Catalog, record: SpaceRecord, pairs: list[dict], out: P
     made: dict[str, str | None] = {}
     for k, p in enumerate(paths):
         made[p] = None
-        if root is None or p not in dets:
+        file = _file_of(p, only, roots)
+        if file is None or p not in dets:
             continue
         try:
-            rgb = imageio.load(Path(root) / p).rgb
+            rgb = imageio.load(file).rgb
             chip = pipeline.thumbnail(rgb, dets[p]) if pipeline is not None else _box_crop(rgb, dets[p])
             rel = f"img/face-{k:02d}.png"
             (out / rel).write_bytes(_png(chip))

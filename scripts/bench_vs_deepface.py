@@ -1,0 +1,363 @@
+#!/usr/bin/env python
+"""facevault against what users would otherwise run (deepface), in one run, as ratios measured side by side.
+
+    python scripts/bench_vs_deepface.py [--n-ingest 100] [--pairs 100] [--gallery 100,200] [--queries 10]
+
+1. ingest: `facevault ingest` (subprocess, wall clock of the whole command; Dlib model + deepface-dlib
+   detector, i.e. deepface's own dlib detector and Dlib model) vs a `DeepFace.represent(model_name="Dlib",
+   detector_backend="dlib")` loop over the same files (model build excluded, reported apart).
+2. the study's accuracy job on seed-different (432 RGBA PNG, 6 identities): `DeepFace.verify` on P seeded
+   pairs (timed, per-pair cost extrapolated to 1,000 pairs and to every pair) vs one `facevault ingest` plus
+   `facevault evaluate --sample 1000` and `--protocol all` (wall clock, accuracy cross-validated).
+3. identification: `DeepFace.find` against a gallery folder vs `Vault.search` in a warm process and
+   `facevault search` cold, same gallery and queries (each query's identity has other images in the gallery),
+   at each gallery size; rank-1 of both; find's repeated-query cost fitted as a + b*n to extrapolate.
+
+deepface runs in child processes (its import sets up folders and threads) with DEEPFACE_HOME linked to the
+face_recognition_models weights, so nothing downloads. Prints a table and writes --out JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import random
+import resource
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "datasets"
+MODEL, DETECTOR, PEER_DETECTOR = "Dlib", "deepface-dlib", "dlib"
+
+_spec = importlib.util.spec_from_file_location("bench_ingest", REPO / "scripts" / "bench_ingest.py")
+bench_ingest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_ingest)  # type: ignore[union-attr]
+
+
+CPU: dict[str, float] = {}  # CPU seconds (user + sys) of the last child command, keyed by what it was
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def fv(*args: str) -> tuple[float, str]:
+    """Wall seconds and stdout of one facevault command (CPU seconds in CPU[args[0]])."""
+    cmd = bench_ingest.ingest_command() + list(args)
+    c0, t0 = _children_cpu(), time.perf_counter()
+    proc = bench_ingest.run_child(cmd)
+    CPU[args[0]] = _children_cpu() - c0
+    return time.perf_counter() - t0, proc.stdout
+
+
+def _json(text: str) -> Any:
+    return json.loads(text[min(i for i in (text.find("{"), text.find("[")) if i >= 0):])
+
+
+# ---------------------------------------------------------------- deepface children
+def peer_ingest(job: dict) -> dict:
+    from deepface import DeepFace
+
+    paths = job["paths"]
+    t0 = time.perf_counter()
+    DeepFace.represent(img_path=paths[0], model_name=MODEL, detector_backend=PEER_DETECTOR, enforce_detection=False)
+    warm = time.perf_counter() - t0
+    c0, t0 = time.process_time(), time.perf_counter()
+    for p in paths:
+        DeepFace.represent(img_path=p, model_name=MODEL, detector_backend=PEER_DETECTOR, enforce_detection=False)
+    return {"images": len(paths), "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+            "warmup_s": warm}
+
+
+def peer_verify(job: dict) -> dict:
+    from deepface import DeepFace
+
+    pairs = job["pairs"]
+    a, b, _ = pairs[0]
+    t0 = time.perf_counter()
+    DeepFace.verify(a, b, model_name=MODEL, detector_backend=PEER_DETECTOR, enforce_detection=False)
+    warm = time.perf_counter() - t0
+    correct, t0, c0 = 0, time.perf_counter(), time.process_time()
+    for a, b, same in pairs:
+        r = DeepFace.verify(a, b, model_name=MODEL, detector_backend=PEER_DETECTOR, enforce_detection=False)
+        correct += bool(r["verified"]) == bool(same)
+    return {"pairs": len(pairs), "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+            "warmup_s": warm,
+            "accuracy": correct / len(pairs)}
+
+
+def peer_find(job: dict) -> dict:
+    """Per gallery size: the first find (embeds the new gallery files), then repeated finds of every query."""
+    from deepface import DeepFace
+
+    gallery, out = Path(job["gallery"]), []
+    for size, files in job["stages"]:
+        for src, ident in files:
+            (gallery / ident).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, gallery / ident / Path(src).name)
+        q0 = job["queries"][0][0]
+        t0 = time.perf_counter()
+        DeepFace.find(img_path=q0, db_path=str(gallery), model_name=MODEL, detector_backend=PEER_DETECTOR,
+                      enforce_detection=False, silent=True)
+        first = time.perf_counter() - t0
+        times, cpus, hits = [], [], 0
+        for rep in range(job["reps"]):
+            for q, ident in job["queries"]:
+                t0, c0 = time.perf_counter(), time.process_time()
+                dfs = DeepFace.find(img_path=q, db_path=str(gallery), model_name=MODEL,
+                                    detector_backend=PEER_DETECTOR, enforce_detection=False, silent=True)
+                times.append(time.perf_counter() - t0)
+                cpus.append(time.process_time() - c0)
+                if rep == 0 and dfs and len(dfs[0]):
+                    hits += Path(dfs[0].iloc[0]["identity"]).parent.name == ident
+        out.append({"gallery": size, "first_s": first, "repeat_s": sum(times) / len(times),
+                    "repeat_cpu_s": sum(cpus) / len(cpus),
+                    "rank1": hits / len(job["queries"])})
+    return {"stages": out}
+
+
+def fv_search_warm(job: dict) -> dict:
+    """A warm process: one vault, pipeline and index loaded by a first search, then timed repeated searches."""
+    import facevault
+
+    vault = facevault.open(job["store"])
+    queries = job["queries"]
+    t0 = time.perf_counter()
+    vault.search(queries[0][0], k=1)
+    first = time.perf_counter() - t0
+    times, cpus, hits = [], [], 0
+    for rep in range(job["reps"]):
+        for q, ident in queries:
+            t0, c0 = time.perf_counter(), time.process_time()
+            res = vault.search(q, k=1)
+            times.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
+            if rep == 0:
+                m = res[0]["matches"] if res and res[0].get("matches") else []
+                hits += bool(m) and m[0]["identity"] == ident
+    t0 = time.perf_counter()
+    vault.search([q for q, _ in queries], k=1)
+    many = time.perf_counter() - t0
+    return {"first_s": first, "repeat_s": sum(times) / len(times), "repeat_cpu_s": sum(cpus) / len(cpus),
+            "rank1": hits / len(queries),
+            "batch_per_query_s": many / len(queries)}
+
+
+def child(kind: str, job: dict, env: dict) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(job, f)
+    proc = bench_ingest.run_child([sys.executable, str(Path(__file__).resolve()), f"--_{kind}", f.name], **env)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- the plan
+def lfw_split(lfw: Path, gallery_sizes: list[int], n_queries: int, seed: int):
+    """Queries: one image each of identities with >= 3 images; the gallery: their other images first, then
+    others, in growing stages."""
+    rng = random.Random(seed)
+    by_ident = {d.name: sorted(d.glob("*.jpg")) for d in sorted(lfw.iterdir()) if d.is_dir()}
+    rich = [n for n, f in by_ident.items() if len(f) >= 3]
+    rng.shuffle(rich)
+    qids = rich[:n_queries]
+    queries = [(str(by_ident[n][0]), n) for n in qids]
+    pool = [(str(f), n) for n in qids for f in by_ident[n][1:4]]
+    others = [n for n in by_ident if n not in set(qids)]
+    rng.shuffle(others)
+    pool += [(str(f), n) for n in others for f in by_ident[n]]
+    stages, done = [], 0
+    for size in gallery_sizes:
+        stages.append((size, pool[done:size]))
+        done = size
+    return queries, stages
+
+
+def seed_pairs(root: Path, n: int, seed: int) -> list[tuple[str, str, bool]]:
+    files = sorted((str(p), p.parent.name) for p in root.rglob("*.png"))
+    rng = random.Random(seed)
+    pairs = []
+    while len(pairs) < n:  # half same-identity, half different, as a balanced sample
+        a = rng.choice(files)
+        same = len(pairs) % 2 == 0
+        pool = [f for f in files if (f[1] == a[1]) == same and f != a]
+        b = rng.choice(pool)
+        pairs.append((a[0], b[0], same))
+    return pairs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for child_kind in ("peer_ingest", "peer_verify", "peer_find", "fv_search_warm"):
+        ap.add_argument(f"--_{child_kind}", dest=child_kind, type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--lfw", type=Path, default=SHARED / "lfw" / "images")
+    ap.add_argument("--seed-dir", type=Path, default=SHARED / "seed-different")
+    ap.add_argument("--n-ingest", type=int, default=100)
+    ap.add_argument("--pairs", type=int, default=100, help="DeepFace.verify pairs timed (then extrapolated)")
+    ap.add_argument("--gallery", default="100,200", help="gallery sizes for find vs search")
+    ap.add_argument("--queries", type=int, default=10)
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: ingest,accuracy,identify")
+    ap.add_argument("--out", type=Path, default=Path("bench_vs_deepface.json"))
+    a = ap.parse_args()
+    for kind in ("peer_ingest", "peer_verify", "peer_find", "fv_search_warm"):
+        job = getattr(a, kind)
+        if job is not None:
+            print(json.dumps(globals()[kind](json.loads(job.read_text()))))
+            return 0
+
+    skip = set(filter(None, a.skip.split(",")))
+    doc: dict[str, Any] = {"command": shlex.join([sys.executable] + sys.argv), "machine": {
+        "cpus": len(os.sched_getaffinity(0)), "platform": platform.platform(), "python": platform.python_version(),
+        "load_avg_start": os.getloadavg()}}
+    tmp = Path(tempfile.mkdtemp(prefix="bench_vs_deepface_"))
+    home = str(bench_ingest.deepface_home(tmp / "deepface_home"))
+    denv = {"DEEPFACE_HOME": home, "DEEPFACE_BACKEND_ENGINE": "onnx"}
+    space = ["--model", MODEL, "--detector", DETECTOR]
+    print(doc["command"], flush=True)
+
+    if "ingest" not in skip:
+        images = sorted(a.lfw.glob("*/*.jpg"))[: a.n_ingest]
+        data = tmp / "ingest"
+        for src in images:
+            (data / src.parent.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, data / src.parent.name / src.name)
+        paths = [str(data / p.parent.name / p.name) for p in images]
+        fv_s, _ = fv("ingest", str(data), "--store", str(tmp / "s_ingest"), *space, "--workers", str(a.workers), "--json")
+        peer = child("peer_ingest", {"paths": paths}, denv)
+        doc["ingest"] = {"images": len(paths), "facevault_s": fv_s, "facevault_cpu_s": CPU["ingest"],
+                         "deepface_cpu_s": peer["cpu_s"], "deepface_s": peer["seconds"],
+                         "deepface_warmup_s": peer["warmup_s"], "speedup": peer["seconds"] / fv_s}
+        print("ingest", json.dumps(doc["ingest"]), flush=True)
+
+    if "accuracy" not in skip:
+        store = str(tmp / "s_seed")
+        n_img = len(list(a.seed_dir.rglob("*.png")))
+        all_pairs = n_img * (n_img - 1) // 2
+        ing_s, _ = fv("ingest", str(a.seed_dir), "--store", store, *space, "--workers", str(a.workers), "--json")
+        ing_cpu = CPU["ingest"]
+        s1000, out1000 = fv("evaluate", "--store", store, "--sample", "1000", "--no-calibrate", "--json")
+        e1000_cpu = CPU["evaluate"]
+        sall, outall = fv("evaluate", "--store", store, "--protocol", "all", "--no-calibrate", "--json")
+        eall_cpu = CPU["evaluate"]
+        peer = child("peer_verify", {"pairs": seed_pairs(a.seed_dir, a.pairs, 0)}, denv)
+        per_pair = peer["seconds"] / peer["pairs"]
+        doc["accuracy"] = {
+            "images": n_img, "every_pair": all_pairs, "facevault_ingest_s": ing_s, "facevault_eval_1000_s": s1000,
+            "facevault_eval_all_s": sall, "facevault_cpu_s": {"ingest": ing_cpu, "eval_1000": e1000_cpu,
+                                                             "eval_all": eall_cpu},
+            "deepface_cpu_s_per_pair": peer["cpu_s"] / peer["pairs"], "facevault_1000": _accuracy(_json(out1000)),
+            "facevault_all": _accuracy(_json(outall)), "deepface_pairs_timed": peer["pairs"],
+            "deepface_s_per_pair": per_pair, "deepface_accuracy": peer["accuracy"],
+            "deepface_1000_s_extrapolated": per_pair * 1000, "deepface_all_s_extrapolated": per_pair * all_pairs,
+            "speedup_1000": per_pair * 1000 / (ing_s + s1000), "speedup_all": per_pair * all_pairs / (ing_s + sall)}
+        print("accuracy", json.dumps(doc["accuracy"]), flush=True)
+
+    if "identify" not in skip:
+        sizes = [int(x) for x in a.gallery.split(",")]
+        queries, stages = lfw_split(a.lfw, sizes, a.queries, 0)
+        peer = child("peer_find", {"gallery": str(tmp / "g_peer"), "stages": stages, "queries": queries,
+                                   "reps": a.reps}, denv)
+        gal, store, rows = tmp / "g_fv", str(tmp / "s_gallery"), []
+        for (size, files), pst in zip(stages, peer["stages"]):
+            for src, ident in files:
+                (gal / ident).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, gal / ident / Path(src).name)
+            ing_s, _ = fv("ingest", str(gal), "--store", store, *space, "--workers", str(a.workers), "--json")
+            warm = child("fv_search_warm", {"store": store, "queries": queries, "reps": a.reps}, {})
+            cold1, _ = fv("search", queries[0][0], "--store", store, "-k", "1", "--json")
+            cold1_cpu = CPU["search"]
+            coldn, _ = fv("search", *[q for q, _ in queries], "--store", store, "-k", "1", "--json")
+            coldn_cpu = CPU["search"]
+            rows.append({"gallery": size, "deepface_first_s": pst["first_s"], "deepface_repeat_s": pst["repeat_s"],
+                         "deepface_rank1": pst["rank1"], "facevault_ingest_s": ing_s, "facevault_warm_s": warm["repeat_s"],
+                         "facevault_rank1": warm["rank1"], "facevault_cold_1_s": cold1,
+                         "facevault_cold_n_s": coldn, "n_queries": len(queries), "facevault_cold_1_cpu_s": cold1_cpu,
+                         "facevault_cold_n_cpu_s": coldn_cpu, "facevault_warm_cpu_s": warm["repeat_cpu_s"],
+                         "deepface_repeat_cpu_s": pst["repeat_cpu_s"],
+                         "facevault_cold_n_per_query_s": coldn / len(queries),
+                         "facevault_marginal_per_query_s": (coldn - cold1) / max(1, len(queries) - 1),
+                         "facevault_api_batch_per_query_s": warm["batch_per_query_s"],
+                         "speedup_repeat": pst["repeat_s"] / warm["repeat_s"]})
+            print("identify", json.dumps(rows[-1]), flush=True)
+        fit = _fit([r["gallery"] for r in rows], [r["deepface_repeat_s"] for r in rows])
+        fit_fv = _fit([r["gallery"] for r in rows], [r["facevault_warm_s"] for r in rows])
+        doc["identify"] = {"rows": rows, "deepface_repeat_fit": fit, "facevault_warm_fit": fit_fv,
+                           "extrapolated": {str(n): {"deepface_repeat_s": fit[0] + fit[1] * n}
+                                            for n in (13_233, 100_000)}}
+    doc["machine"]["load_avg_end"] = os.getloadavg()
+    a.out.write_text(json.dumps(doc, indent=2))
+    _table(doc)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def _accuracy(doc: Any) -> dict:
+    """The first evaluation's accuracy (and its spread) from `evaluate --json`, wherever it sits."""
+    found: dict = {}
+
+    def walk(d: Any) -> None:
+        if isinstance(d, dict):
+            for k in ("accuracy", "accuracy_std", "auc", "eer", "pairs"):
+                if k in d and k not in found and not isinstance(d[k], (dict, list)):
+                    found[k] = d[k]
+            for v in d.values():
+                walk(v)
+        elif isinstance(d, list):
+            for v in d:
+                walk(v)
+
+    walk(doc)
+    return found
+
+
+def _fit(x: list[float], y: list[float]) -> tuple[float, float]:
+    if len(x) < 2:
+        return (y[0], 0.0)
+    import numpy as np
+
+    b, a = np.polyfit(np.asarray(x, float), np.asarray(y, float), 1)
+    return (float(a), float(max(b, 0.0)))
+
+
+def _table(doc: dict) -> None:
+    print("\n| part | facevault | deepface | ratio (deepface time / facevault time) |\n|---|---|---|---|")
+    if "ingest" in doc:
+        d = doc["ingest"]
+        print(f"| ingest {d['images']} LFW images | {d['facevault_s']:.1f} s (whole command) | {d['deepface_s']:.1f} s "
+              f"(loop, +{d['deepface_warmup_s']:.1f} s model build) | **{d['speedup']:.2f}x** |")
+    if "accuracy" in doc:
+        d = doc["accuracy"]
+        f1, fa = d["facevault_1000"], d["facevault_all"]
+        print(f"| seed-different, 1,000 pairs | ingest {d['facevault_ingest_s']:.1f} s + evaluate "
+              f"{d['facevault_eval_1000_s']:.1f} s; accuracy {f1.get('accuracy')} | {d['deepface_1000_s_extrapolated']:.0f} s "
+              f"(extrapolated from {d['deepface_pairs_timed']} pairs, {d['deepface_s_per_pair']:.2f} s/pair); accuracy "
+              f"{d['deepface_accuracy']:.3f} | **{d['speedup_1000']:.1f}x** |")
+        print(f"| seed-different, every pair ({d['every_pair']:,}) | ingest + evaluate {d['facevault_eval_all_s']:.1f} s; "
+              f"accuracy {fa.get('accuracy')} | {d['deepface_all_s_extrapolated']:.0f} s (extrapolated) | "
+              f"**{d['speedup_all']:.0f}x** |")
+    if "identify" in doc:
+        for r in doc["identify"]["rows"]:
+            print(f"| identify, gallery {r['gallery']}, warm repeated query | {1000 * r['facevault_warm_s']:.0f} ms, "
+                  f"rank-1 {r['facevault_rank1']:.2f} | {1000 * r['deepface_repeat_s']:.0f} ms, rank-1 "
+                  f"{r['deepface_rank1']:.2f} (first call {r['deepface_first_s']:.1f} s) | **{r['speedup_repeat']:.2f}x** |")
+            print(f"| identify, gallery {r['gallery']}, cold `facevault search` | 1 query {r['facevault_cold_1_s']:.2f} s; "
+                  f"{r['n_queries']} queries {r['facevault_cold_n_s']:.2f} s (marginal "
+                  f"{1000 * r['facevault_marginal_per_query_s']:.0f} ms/query) | | |")
+        ex = doc["identify"]["extrapolated"]
+        fit = doc["identify"]["deepface_repeat_fit"]
+        print(f"\nDeepFace.find repeated query fitted as {fit[0] * 1000:.0f} ms + {fit[1] * 1e6:.1f} us x gallery: "
+              + ", ".join(f"{int(n):,} faces -> {v['deepface_repeat_s'] * 1000:.0f} ms" for n, v in ex.items()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
