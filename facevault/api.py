@@ -28,12 +28,12 @@ if TYPE_CHECKING:  # the heavy modules load when a method first needs them
     from facevault.services.check import CheckReport
     from facevault.services.evaluate import EvaluationRun
     from facevault.services.grid import Grid
-    from facevault.services.study import Study
     from facevault.services.health import HealthReport
     from facevault.services.ingest import IngestSummary, Runner
     from facevault.services.report import Report
     from facevault.services.similarity import SimilarityMatrix
     from facevault.services.status import StoreStatus
+    from facevault.services.study import Study
     from facevault.services.verify import VerifyResult
     from facevault.store.catalog import Catalog
 

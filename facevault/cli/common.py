@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 
 from facevault.core import settings as config
+from facevault.core.jsonio import jsonable
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -163,17 +164,8 @@ def _plain(v: Any) -> str:
 
 
 def emit_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, default=_default) + "\n")
+    sys.stdout.write(json.dumps(doc, indent=2, default=jsonable) + "\n")
 
-
-def _default(o: Any) -> Any:
-    import numpy as np
-
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 def pct(x: float | None) -> str:

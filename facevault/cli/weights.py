@@ -15,7 +15,14 @@ from rich.progress import (
 from rich.table import Table
 
 from facevault.cli import cli
-from facevault.cli.common import complete_model, emit_json, print_note, print_table, stderr, stdout
+from facevault.cli.common import (
+    complete_model,
+    emit_json,
+    print_note,
+    print_table,
+    stderr,
+    stdout,
+)
 
 
 def _api():

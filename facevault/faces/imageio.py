@@ -19,7 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from facevault.core.errors import CorruptImage, EmptyFile, FileTooLarge, NotAnImage, UnsupportedImage
+from facevault.core.errors import (
+    CorruptImage,
+    EmptyFile,
+    FileTooLarge,
+    NotAnImage,
+    UnsupportedImage,
+)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif",
                             ".avif", ".heic", ".heif"})

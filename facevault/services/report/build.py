@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from facevault.core.errors import FacevaultError, NoSpace
+from facevault.core.jsonio import jsonable
 from facevault.core.types import Detection, SpaceRecord, StoredVectors
 from facevault.core.version import __version__
 from facevault.evaluation.accuracy import accuracy_at
@@ -287,13 +288,6 @@ def write(rep: Report) -> dict[str, Path]:
     paths = {"html": rep.out / "report.html", "md": rep.out / "report.md", "json": rep.out / "report.json"}
     paths["html"].write_text(render_html(rep.doc, rep.data_uri), encoding="utf-8")
     paths["md"].write_text(render_markdown(rep.doc), encoding="utf-8")
-    paths["json"].write_text(json.dumps(rep.doc, indent=2, default=_json_default) + "\n", encoding="utf-8")
+    paths["json"].write_text(json.dumps(rep.doc, indent=2, default=jsonable) + "\n", encoding="utf-8")
     return paths
 
-
-def _json_default(o):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facevault.core.jsonio import jsonable
 from facevault.core.version import __version__
 from facevault.evaluation.curves import roc
 from facevault.services import plots, similarity
@@ -180,13 +181,6 @@ def write(rep: StudyReport) -> dict[str, Path]:
     paths = {"html": rep.out / "study.html", "md": rep.out / "study.md", "json": rep.out / "study.json"}
     paths["html"].write_text(render_html(rep.doc, rep.out), encoding="utf-8")
     paths["md"].write_text(render_markdown(rep.doc), encoding="utf-8")
-    paths["json"].write_text(json.dumps(rep.doc, indent=2, default=_default) + "\n", encoding="utf-8")
+    paths["json"].write_text(json.dumps(rep.doc, indent=2, default=jsonable) + "\n", encoding="utf-8")
     return paths
 
-
-def _default(o):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
