@@ -6,6 +6,7 @@ copied from ../shared/datasets/lfw/images; research use).
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
@@ -70,3 +71,21 @@ def ingest_store(root: Path, data: Path = DATA) -> Path:
         mp.delenv("FACEVAULT_DB", raising=False)
         run_cli("ingest", str(data), "--store", str(root / "store"), "--json")
     return root / "store"
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def pg():
+    """A throwaway PostgreSQL server per test module (tests/pgserver.py); the module skips without initdb."""
+    from pgserver import PgServer
+
+    with PgServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg) -> str:
+    """A fresh, empty database on the module's server."""
+    return pg.createdb(f"fv{next(_databases)}")

@@ -98,3 +98,4 @@ class PgServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+

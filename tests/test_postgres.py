@@ -8,35 +8,21 @@ import signal
 import subprocess
 import sys
 import textwrap
-from itertools import count
 
 import numpy as np
 import pytest
+from pgserver import find_bindir
 from sqlalchemy import func, inspect, select
 
 from facevault.core import settings as config
 from facevault.core.errors import StoreLocked
 from facevault.core.types import Detection, ImageResult, Space
 from facevault.store.catalog import Catalog
-from pgserver import PgServer, find_bindir
 
 pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'facevault[postgres]')")
 if find_bindir() is None:
     pytest.skip("no PostgreSQL initdb binary on this machine (apt-get install postgresql)", allow_module_level=True)
 
-_names = count()
-
-
-@pytest.fixture(scope="module")
-def pg():
-    with PgServer() as server:
-        yield server
-
-
-@pytest.fixture
-def pg_url(pg) -> str:
-    """A fresh, empty database on the module's server."""
-    return pg.createdb(f"fv{next(_names)}")
 
 
 def _catalog(tmp_path, url: str | None) -> Catalog:

@@ -10,14 +10,12 @@ import signal
 import subprocess
 import sys
 import time
-from itertools import count
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import DATA, HERE, run_cli
-from pgserver import PgServer, find_bindir
+from pgserver import find_bindir
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'facevault[ray]')")
 pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'facevault[postgres]')")
@@ -25,7 +23,6 @@ if find_bindir() is None:
     pytest.skip("no PostgreSQL initdb binary on this machine (apt-get install postgresql)", allow_module_level=True)
 
 QUERIES = HERE / "data" / "queries"
-_names = count()
 
 
 @pytest.fixture(scope="module")
@@ -33,17 +30,6 @@ def cluster():
     ctx = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ctx.address_info["gcs_address"]
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def pg():
-    with PgServer() as server:
-        yield server
-
-
-@pytest.fixture
-def pg_url(pg) -> str:
-    return pg.createdb(f"ray{next(_names)}")
 
 
 @pytest.fixture(scope="module")

@@ -46,16 +46,18 @@ def _sqlite_url(store: Path) -> str:
     return f"sqlite:///{(store / 'catalog.db').resolve()}"
 
 
-def _env_int(name: str) -> int | None:
+def _env_number(name: str, kind: type = int) -> int | float | None:
+    """A positive number from the environment variable `name` (None when unset); anything else is one line."""
     raw = os.environ.get(name)
     if not raw:
         return None
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise FacevaultError(f"${name} must be a whole number, not {raw!r}") from None
-    if value < 1:
-        raise FacevaultError(f"${name} must be at least 1, not {value}")
+        what = "a whole number" if kind is int else "a number"
+        raise FacevaultError(f"${name} must be {what}, not {raw!r}") from None
+    if value <= 0:
+        raise FacevaultError(f"${name} must be more than 0, not {value}")
     return value
 
 
@@ -66,22 +68,9 @@ def resolve(store: str | os.PathLike | None = None, db: str | None = None, weigh
     url = db or os.environ.get("FACEVAULT_DB") or _sqlite_url(store_path)
     weights = weights_dir or os.environ.get("FACEVAULT_WEIGHTS") or None
     return Settings(store=store_path, db_url=url, weights_dir=str(weights) if weights else None,
-                    workers=workers or _env_int("FACEVAULT_WORKERS") or default_workers(),
-                    max_file_mb=_env_float("FACEVAULT_MAX_FILE_MB") or 100.0,
-                    max_pixels=_env_int("FACEVAULT_MAX_PIXELS") or 40_000_000)
-
-
-def _env_float(name: str) -> float | None:
-    raw = os.environ.get(name)
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise FacevaultError(f"${name} must be a number, not {raw!r}") from None
-    if value <= 0:
-        raise FacevaultError(f"${name} must be more than 0, not {value}")
-    return value
+                    workers=workers or _env_number("FACEVAULT_WORKERS") or default_workers(),
+                    max_file_mb=_env_number("FACEVAULT_MAX_FILE_MB", float) or 100.0,
+                    max_pixels=_env_number("FACEVAULT_MAX_PIXELS") or 40_000_000)
 
 
 def default_workers() -> int:
