@@ -160,7 +160,12 @@ class Vault:
         """The one stored space these names select (none: the store's only space, else its dlib one)."""
         from facevault.services import spaces
 
-        return spaces.choose(self.catalog.spaces(), model, detector, aligner)
+        records = None
+        if self._catalog is None:  # a cold read: the store's SQLite catalog read without SQLAlchemy, if it can be
+            from facevault.store import lite
+
+            records = lite.spaces(self.settings)
+        return spaces.choose(records if records is not None else self.catalog.spaces(), model, detector, aligner)
 
     def vectors(self, model: str | None = None, detector: str | None = None, aligner: str | None = None, *,
                 dataset: str | Sequence[str] | None = None) -> StoredVectors:
@@ -345,11 +350,22 @@ class Vault:
                                 datasets=_names(datasets))
 
     def index(self, *, model: str | None = None, detector: str | None = None, rebuild: bool = False,
-              kind: str | None = None) -> dict:
+              kind: str | None = None, nprobe: int | None = None, ef_search: int | None = None) -> dict:
         """Bring a space's FAISS index up to date (load, extend with new vectors, or rebuild; `kind` is one of
-        flat, ivf, hnsw, auto) and say which kind it is and why."""
+        flat, ivf, hnsw, auto) and say which kind it is and why. `nprobe` (IVF) or `ef_search` (HNSW) pins the
+        search parameter instead of the one tuned on the store's vectors; the recall it gives is measured."""
+        from facevault.store import index as index_mod
+
         record = self.space(model, detector)
         idx = self._index(record, rebuild=rebuild, kind=kind)
+        value = nprobe if nprobe is not None else ef_search
+        if value is not None:
+            want = "ivf" if nprobe is not None else "hnsw"
+            if idx.kind != want:
+                raise FacevaultError(f"{'--nprobe' if want == 'ivf' else '--ef-search'} sets a {want} index's search, "
+                                     f"but this space's index is {idx.kind} (rebuild with --kind {want})")
+            idx = index_mod.set_search(self.catalog, record, value)
+            self._indices[record.id] = idx
         return {"space": record.label, "space_id": record.id, **idx.info()}
 
     def index_status(self) -> dict[int, dict]:
@@ -375,6 +391,11 @@ class Vault:
         cached = self._indices.get(record.id)
         if cached is not None and cached.revision == record.revision and not rebuild and kind in (None, cached.kind):
             return cached
+        if self._catalog is None and not rebuild and kind is None:  # a fresh saved index needs no catalog
+            fresh = index_mod.load_fresh(self.settings, record)
+            if fresh is not None:
+                self._indices[record.id] = fresh
+                return fresh
         idx = index_mod.load_or_build(self.catalog, record, kind=None if kind == "auto" else kind,
                                       rebuild=rebuild or kind == "auto")
         self._indices[record.id] = idx

@@ -17,8 +17,16 @@ DATA = HERE / "data" / "lfw"
 SHARED = HERE.parent.parent / "shared"
 
 
+@pytest.fixture(scope="session")
+def _cache_dir(tmp_path_factory) -> Path:
+    """One per-user cache folder for the whole run (derived files such as dlib's saved HOG detector), never the
+    developer's own ~/.cache."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
+def _isolated(tmp_path, monkeypatch, _cache_dir):
+    monkeypatch.setenv("FACEVAULT_CACHE", str(_cache_dir))
     monkeypatch.setenv("FACEVAULT_STORE", str(tmp_path / "store"))
     monkeypatch.delenv("FACEVAULT_DB", raising=False)
     monkeypatch.setenv("FACEVAULT_WEIGHTS", str(tmp_path / "weights"))

@@ -165,7 +165,7 @@ def _reader(store: str, rounds: int, out) -> None:
         rec = cat.spaces()[0]
         for _ in range(rounds):
             try:
-                found, _ = index._try_load(__import__("faiss"), cat, rec)
+                found, _ = index._try_load(__import__("faiss"), cat.settings, rec)
                 if found is None or found.index.ntotal != 300 or len(found.paths) != 300:
                     bad.append("incomplete or missing index")
             except Exception as exc:  # noqa: BLE001 - any failure is what the test looks for
@@ -192,3 +192,26 @@ def test_concurrent_rebuilds_never_expose_half_an_index(tmp_path):
         p.join(timeout=300)
         assert p.exitcode == 0
     assert bad == []
+
+
+def test_pinned_nprobe_is_used_measured_and_kept_across_rebuilds(monkeypatch):
+    from facevault.store import index
+
+    monkeypatch.setenv("FACEVAULT_FLAT_MAX", "100")
+    cat, _ = _store(2000, clustered=True)
+    built = index.load_or_build(cat, _record(cat), kind="ivf")
+    assert "pinned" not in built.params
+    doc = run_cli("index", "--nprobe", "1", "--json")
+    assert doc["kind"] == "ivf" and doc["params"]["nprobe"] == 1 and doc["params"]["pinned"] == "nprobe"
+    one = doc["params"]["recall_at_10"]
+    wide = run_cli("index", "--nprobe", "100000", "--json")["params"]  # capped at nlist: exact, recall 1
+    assert wide["nprobe"] == wide["nlist"] and wide["recall_at_10"] == 1.0 and one < 1.0
+    run_cli("index", "--nprobe", "2", "--json")
+    loaded = index.load_or_build(cat, _record(cat))  # a fresh process reads the pin from the pointer
+    import faiss
+
+    assert loaded.how == "loaded" and faiss.extract_index_ivf(loaded.index).nprobe == 2
+    rebuilt = run_cli("index", "--rebuild", "--json")
+    assert rebuilt["how"] == "built" and rebuilt["params"]["nprobe"] == 2 and rebuilt["params"]["pinned"] == "nprobe"
+    err = run_cli("index", "--ef-search", "8", expect=1).output
+    assert "ivf" in err and "hnsw" in err and "Traceback" not in err

@@ -224,3 +224,15 @@ def test_bad_pairs_files_are_protocol_errors(tmp_path):
         (tmp_path / name).write_bytes(data)
         with pytest.raises(ProtocolError, match=name.replace(".", r"\.")):
             protocols.read_pairs_file(tmp_path / name)
+
+
+@pytest.mark.parametrize("header", ["file_a,file_b,same", "a,b,label", "img1,img2,1"])
+def test_csv_header_is_not_a_pair_even_when_its_label_reads_as_one(tmp_path, header):
+    f = tmp_path / "pairs.csv"
+    f.write_text(f"{header}\nx/1.jpg,x/2.jpg,1\nx/1.jpg,y/1.png,0\n")
+    pairs = protocols.read_pairs_file(f)
+    assert pairs.a == ["x/1.jpg", "x/1.jpg"] and pairs.b == ["x/2.jpg", "y/1.png"]
+    assert pairs.labels.tolist() == [True, False]
+    g = tmp_path / "bare.csv"  # no header: the first row is a pair
+    g.write_text("x/1.jpg,x/2.jpg,same\nx/1.jpg,y/1.png,different\n")
+    assert len(protocols.read_pairs_file(g)) == 2

@@ -8,16 +8,37 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any, Callable
 
 import click
-from rich.console import Console
 
 from facevault.core import settings as config
 from facevault.core.jsonio import jsonable
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.table import Table
 
-stderr = Console(stderr=True, emoji=False)  # no emoji codes: "sample:100:seed0" must stay as written
-stdout = Console(emoji=False)
+    stderr: Console
+    stdout: Console
+
+
+def __getattr__(name: str) -> Console:
+    """`stdout` and `stderr`, the rich consoles, made on first use (a --json answer never imports rich)."""
+    if name not in ("stdout", "stderr"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console
+
+    # no emoji codes: "sample:100:seed0" must stay as written
+    console = globals()[name] = Console(stderr=name == "stderr", emoji=False)
+    return console
+
+
+def _stdout() -> Console:
+    console = globals().get("stdout")  # a test may have set its own
+    return __getattr__("stdout") if console is None else console
+
+
+def _stderr() -> Console:
+    console = globals().get("stderr")
+    return __getattr__("stderr") if console is None else console
 
 
 def store_options(f: Callable) -> Callable:
@@ -93,7 +114,7 @@ weights_option = click.option(
 
 def plain_output() -> bool:
     """True when stdout is not a terminal (a pipe, a file): tables are written as TSV, notes go to stderr."""
-    return not stdout.is_terminal
+    return not _stdout().is_terminal
 
 
 def print_table(table: Table) -> None:
@@ -103,11 +124,11 @@ def print_table(table: Table) -> None:
     goes to stderr so stdout holds only the data; a blank line separates the tables of one command.
     """
     if not plain_output():
-        _fit(table, stdout.width)
-        stdout.print(table)
+        _fit(table, _stdout().width)
+        _stdout().print(table)
         return
     if table.title:
-        stderr.print(_plain(table.title), highlight=False, markup=False, soft_wrap=True)
+        _stderr().print(_plain(table.title), highlight=False, markup=False, soft_wrap=True)
     ctx = click.get_current_context(silent=True)
     meta = ctx.find_root().meta if ctx is not None else {}  # tables this command has written so far
     lines = [""] if meta.get("facevault.tables") else []
@@ -153,7 +174,7 @@ def _fit(table: Table, width: int) -> None:
 def print_note(text: str) -> None:
     """A line under a table: on stdout on a terminal, on stderr when stdout carries TSV."""
     plain = plain_output()
-    (stderr if plain else stdout).print(text, highlight=False, soft_wrap=plain)  # piped: one line, unwrapped
+    (_stderr() if plain else _stdout()).print(text, highlight=False, soft_wrap=plain)  # piped: one line, unwrapped
 
 
 def _plain(v: Any) -> str:

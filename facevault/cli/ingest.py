@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -27,6 +30,23 @@ from facevault.cli.common import (
     weights_option,
 )
 from facevault.core import settings as config
+
+
+@contextmanager
+def _sigterm_interrupts():
+    """SIGTERM stops the run like Ctrl-C: what is done is committed and the message says how much."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Rate(TextColumn):
@@ -83,18 +103,19 @@ def ingest_cmd(dataset: Path, model: str | None, detector: str | None, aligner: 
                      TextColumn("eta"), TimeRemainingColumn(), TimeElapsedColumn(), console=stderr, transient=True,
                      disable=as_json or not stderr.is_terminal) as bar:  # transient: a failure leaves one line
         task = bar.add_task("ingest", total=None)
-        summary = vault.ingest(dataset, model, detector, aligner, batch_size=batch_size, limit=limit,
-                               retry_failed=retry_failed, dataset=dataset_name, move_root=move_root,
-                               engine=engine, address=address, gpus_per_worker=gpus_per_worker,
-                               workers=workers if engine == "ray" else None,
-                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+        with _sigterm_interrupts():
+            summary = vault.ingest(dataset, model, detector, aligner, batch_size=batch_size, limit=limit,
+                                   retry_failed=retry_failed, dataset=dataset_name, move_root=move_root,
+                                   engine=engine, address=address, gpus_per_worker=gpus_per_worker,
+                                   workers=workers if engine == "ray" else None,
+                                   progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
         emit_json({**summary.to_dict(), "device": device})
     else:
         _render(summary, device)
     if summary.interrupted:
         raise click.ClickException(
-            f"interrupted: {summary.processed} images saved; run the same command again to resume")
+            f"interrupted: {summary.saved} images saved; run the same command again to resume")
 
 
 def _render(s, device: str) -> None:

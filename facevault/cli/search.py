@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.table import Table
 
-from facevault.cli import cli
+from facevault.cli import cli, common
 from facevault.cli.common import (
     dataset_option,
     emit_json,
@@ -16,7 +15,6 @@ from facevault.cli.common import (
     print_note,
     print_table,
     space_options,
-    stderr,
     store_options,
     weights_option,
 )
@@ -61,6 +59,8 @@ def search_cmd(images: tuple[Path, ...], model: str | None, detector: str | None
 
 
 def _lookalikes(doc: dict, identity: str) -> None:
+    from rich.table import Table
+
     t = Table(title=f"identities most like {identity} ({doc['faces']} faces), by centroid cosine", title_justify="left")
     for col in ("rank", "identity", "faces", "similarity"):
         t.add_column(col)
@@ -70,6 +70,8 @@ def _lookalikes(doc: dict, identity: str) -> None:
 
 
 def _matches(doc: list[dict], space, threshold: float | None) -> None:
+    from rich.table import Table
+
     if threshold is not None:
         calib = f"threshold {threshold:.4f} (given with --threshold)"
     elif space.threshold is not None:
@@ -84,7 +86,7 @@ def _matches(doc: list[dict], space, threshold: float | None) -> None:
             t.add_column(col)
     for q in doc:
         if q.get("error"):
-            stderr.print(f"[red]{q['query']}[/]: {q['error']}", highlight=False)
+            common.stderr.print(f"[red]{q['query']}[/]: {q['error']}", highlight=False)
             continue
         f = q["face"]
         if not flat:

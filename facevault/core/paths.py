@@ -1,4 +1,5 @@
-"""Where facevault writes outside a store: the per-user data folder (platformdirs), never site-packages."""
+"""Where facevault writes outside a store: the per-user data and cache folders (platformdirs), never
+site-packages."""
 
 from __future__ import annotations
 
@@ -14,6 +15,17 @@ def user_weights_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "weights"
+
+
+def user_cache_dir() -> Path:
+    """The per-user folder for derived files that can always be made again (e.g. ~/.cache/facevault; honours
+    XDG_CACHE_HOME, and $FACEVAULT_CACHE when set)."""
+    env = os.environ.get("FACEVAULT_CACHE")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 
 def writable_weights_dir() -> Path:

@@ -280,8 +280,8 @@ def evaluate(
         if pa is None or pb is None:
             missing.append(True)
             ia.append(0); ib.append(0)
-            if len(missing_examples) < 10:
-                missing_examples.extend(p for p, q in ((a, pa), (b, pb)) if q is None)
+            if len(missing_examples) < 10:  # distinct images, in the order met
+                missing_examples.extend(p for p, q in ((a, pa), (b, pb)) if q is None and p not in missing_examples)
         else:
             missing.append(False)
             ia.append(pa); ib.append(pb)

@@ -84,6 +84,14 @@ _TRUE = {"yes", "1", "true", "same", "y", "t"}
 _FALSE = {"no", "0", "false", "different", "n", "f"}
 
 
+def _is_header(row: list[str]) -> bool:
+    """A first row is a header when its label is no label value, or when neither of its first two fields names a
+    file (no extension), as in `file_a,file_b,same` where `same` also reads as a label."""
+    if row[-1].strip().lower() not in _TRUE | _FALSE:
+        return True
+    return not any("." in c.strip().replace("\\", "/").rsplit("/", 1)[-1] for c in row[:2])
+
+
 def read_csv_pairs(path: Path, k: int = 10, seed: int = 0) -> Pairs:
     text = _read_text(path)
     try:
@@ -92,8 +100,8 @@ def read_csv_pairs(path: Path, k: int = 10, seed: int = 0) -> Pairs:
         raise ProtocolError(f"{path}: not a readable CSV ({exc})") from None
     if not rows:
         raise ProtocolError(f"{path} is empty")
-    if rows[0][-1].strip().lower() not in _TRUE | _FALSE:
-        rows = rows[1:]  # header
+    if _is_header(rows[0]):
+        rows = rows[1:]
         if not rows:
             raise ProtocolError(f"{path}: no pairs after the header line (expected file_a,file_b,label rows)")
     a, b, lab = [], [], []

@@ -6,12 +6,12 @@ Reads and writes are in bulk and in chunks; rows come back as the plain values o
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +61,8 @@ from facevault.store.models import (
     SpaceRow,
     Vector,
 )
+from facevault.store.schema import migrations_dir as _migrations_dir
+from facevault.store.schema import script_head
 
 log = logging.getLogger(__name__)
 _CHUNK = 500  # SQLite allows 999 bound parameters per statement in old builds
@@ -73,10 +75,6 @@ FILE_ERRORS = ("empty-file", "not-an-image", "corrupt-image", "unsupported-image
 def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def _migrations_dir() -> str:
-    return str(resources.files("facevault.migrations"))
 
 
 def _record(row: SpaceRow) -> SpaceRecord:
@@ -158,7 +156,13 @@ class Catalog:
 
     # ---------------------------------------------------------------- lifecycle
     def _schema_ready(self) -> None:
-        """Bring the schema to this code's head, under the writer lock so two first runs cannot race."""
+        """Bring the schema to this code's head, under the writer lock so two first runs cannot race.
+
+        A store already at head is opened without importing alembic (the head is read from the scripts' text);
+        any other revision goes through alembic: refused when newer, else migrated."""
+        current = self.schema_revision()
+        if current is not None and current == script_head():
+            return
         from alembic.config import Config
         from alembic.script import ScriptDirectory
 
@@ -166,7 +170,6 @@ class Catalog:
         cfg.set_main_option("script_location", _migrations_dir())
         script = ScriptDirectory.from_config(cfg)
         head = script.get_current_head()
-        current = self.schema_revision()
         if current == head:
             return
         if current is not None and current not in {s.revision for s in script.walk_revisions()}:
@@ -183,13 +186,21 @@ class Catalog:
                     raise _store_error(exc, self._where(), "upgrading the schema") from None
 
     def schema_revision(self) -> str | None:
-        from alembic.runtime.migration import MigrationContext
-
+        """The store's schema revision (None for an empty database), read from alembic's version table as
+        alembic's `MigrationContext.get_current_revision()` reads it; alembic itself is imported only for a
+        table holding several heads (which it refuses)."""
         try:
             with self.engine.connect() as conn:
-                return MigrationContext.configure(conn).get_current_revision()
+                if not conn.dialect.has_table(conn, "alembic_version"):
+                    return None
+                rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+                if len(rows) > 1:
+                    from alembic.runtime.migration import MigrationContext
+
+                    return MigrationContext.configure(conn).get_current_revision()
         except DatabaseError as exc:
             raise _store_error(exc, self._where(), "opening") from None
+        return rows[0][0] if rows else None
 
     def _migrate(self, cfg) -> None:
         from alembic import command
@@ -498,6 +509,11 @@ class Catalog:
             return
         now = datetime.now(timezone.utc)
         with self.session() as s:
+            dialect = s.get_bind().dialect.name
+            if dialect in ("postgresql", "sqlite"):
+                (_write_results_pg if dialect == "postgresql" else _write_results_sqlite)(
+                    s.connection(), space_id, detector, results, now)
+                return
             new_faces = []
             for r in results:
                 if r.reused_faces or not r.faces:
@@ -756,6 +772,244 @@ class Catalog:
             ids = np.sort(np.random.default_rng(seed).choice(ids, n, replace=False))
         parts = [m for _, m in self.vector_batches(space_id, ids=ids)]
         return np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
+
+
+# ---------------------------------------------------------------- PostgreSQL bulk writer
+# One statement per table per batch, every column an array parameter unnested on the server (binary format,
+# so vectors travel as raw bytes), and face ids resolved by a join on the server instead of a round trip.
+_PG_STALE = """
+WITH f AS (SELECT id FROM faces WHERE detector = %(det)s AND sha256 = ANY(%(shas)b::text[])),
+     v AS (DELETE FROM vectors WHERE face_id = ANY(ARRAY(SELECT id FROM f)))
+DELETE FROM faces WHERE id = ANY(ARRAY(SELECT id FROM f))"""
+_PG_FACES = """
+INSERT INTO faces (sha256, detector, idx, x, y, w, h, landmarks, landmark_scheme, score, source, is_subject)
+SELECT u.sha, %(det)s, u.idx, u.x, u.y, u.w, u.h, u.lm::json, u.scheme, u.score, u.source, u.subj
+FROM unnest(%(sha)b::text[], %(idx)b::int[], %(x)b::float8[], %(y)b::float8[], %(w)b::float8[], %(h)b::float8[],
+            %(lm)b::text[], %(scheme)b::text[], %(score)b::float8[], %(source)b::text[], %(subj)b::bool[])
+     AS u(sha, idx, x, y, w, h, lm, scheme, score, source, subj)"""
+# the face of each (sha256, idx), looked up one by one by index (LATERAL ... LIMIT 1: a nested loop driven by the
+# batch, never a join against the whole table)
+_PG_FACE_IDS = """
+FROM unnest(%(sha)b::text[], %(idx)b::int[]{more}) WITH ORDINALITY AS u(sha, idx{more_names}, o)
+{join} JOIN LATERAL (SELECT id FROM faces WHERE sha256 = u.sha AND detector = %(det)s AND idx = u.idx LIMIT 1) f{on}"""
+# `space_id + 0`: keeps the planner on the face_id index (a space holds most of the table)
+_PG_VECTORS_CLEAR = """
+DELETE FROM vectors WHERE space_id + 0 = %(space)s AND face_id = ANY(ARRAY(SELECT f.id """ + \
+    _PG_FACE_IDS.format(join="CROSS", on="", more="", more_names="") + "))"
+_PG_VECTORS = """
+INSERT INTO vectors (face_id, space_id, vector, norm)
+SELECT f.id, %(space)s, u.v, u.n """ + _PG_FACE_IDS.format(
+    join="LEFT", on=" ON true", more=", %(v)b::bytea[], %(n)b::float8[]", more_names=", v, n") + """
+ORDER BY u.o"""
+# scans replaced per (sha256, space): the batch's old ones deleted (by index: `space_id + 0` keeps the planner off the
+# space_id index), then the new ones inserted (cheaper than INSERT ... ON CONFLICT's speculative insertion)
+_PG_SCANS_CLEAR = "DELETE FROM scans WHERE space_id + 0 = %(space)s AND sha256 = ANY(%(sha)b::text[])"
+_PG_SCANS = """
+INSERT INTO scans (sha256, space_id, status, faces, error, created_at)
+SELECT u.sha, %(space)s, u.status, u.faces, u.error, %(now)s
+FROM unnest(%(sha)b::text[], %(status)b::text[], %(faces)b::int[], %(error)b::text[]) AS u(sha, status, faces, error)"""
+# status NULL: only touch updated_at; status 'ok' sets width/height and clears the error; 'error' records it
+_PG_IMAGES = """
+UPDATE images AS i
+SET status = coalesce(u.status, i.status),
+    error = CASE WHEN u.status IS NULL THEN i.error ELSE u.error END,
+    width = CASE WHEN u.status = 'ok' THEN u.w ELSE i.width END,
+    height = CASE WHEN u.status = 'ok' THEN u.h ELSE i.height END,
+    updated_at = %(now)s
+FROM unnest(%(sha)b::text[], %(status)b::text[], %(error)b::text[], %(w)b::int[], %(h)b::int[])
+     AS u(sha, status, error, w, h)
+WHERE i.sha256 = u.sha AND i.status <> 'missing'"""
+_PG_INDEXED = ("SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), "
+               "set_config('enable_mergejoin', 'off', true)")
+_PG_REVISION = "UPDATE spaces SET revision = revision + 1 WHERE id = %(space)s"
+
+
+_json = json.JSONEncoder().encode  # what SQLAlchemy's JSON type writes (json.dumps), without its per-call setup
+
+
+def _landmarks_json(marks: list[Landmarks]) -> list[str]:
+    """[json.dumps(lm.to_list()) for lm in marks], the same text, rounded for the whole batch in one numpy pass.
+
+    Exact: the points are float32, so x * 100 is exact in float64 and rint (half to even) of it is the
+    correctly rounded integer; its quotient by 100 is the float nearest k / 100, which is what round(x, 2) gives.
+    """
+    if not marks:
+        return []
+    flat = [lm.points.reshape(-1) for lm in marks]
+    vals = (np.rint(np.concatenate(flat).astype(np.float64) * 100.0) / 100.0).tolist()
+    out, at = [], 0
+    for f in flat:
+        n = len(f)
+        out.append(_json([None if v != v else v for v in vals[at:at + n]]))
+        at += n
+    return out
+
+
+def _write_results_pg(conn, space_id: int, detector: str, results: list[ImageResult], now: datetime) -> None:
+    """`Catalog.write_results` on PostgreSQL, in the session's transaction: the same rows as the portable path, in
+    at most nine statements per batch whatever its size, pipelined (psycopg): each is sent as soon as its
+    parameters are built, so the server works while the next are, and the batch waits for one round trip."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    raw = conn.connection.driver_connection  # the session's psycopg connection, in its transaction
+    # a libpq older than 14 has no pipeline mode: the same statements then go one round trip each
+    pipeline = raw.pipeline() if psycopg.Pipeline.is_supported() else nullcontext()
+    sql = None
+    try:
+        with pipeline, raw.cursor() as cur:
+            def send(statement: str, params: dict | None = None) -> None:
+                nonlocal sql
+                sql = statement
+                cur.execute(statement, params)
+
+            # every statement below touches a batch's few hundred keys of tables that grow to millions of rows:
+            # look them up by index. Left to itself the planner, without statistics on a table filled moments
+            # ago (or with a generic plan of the prepared statement, blind to the arrays' sizes), hash-joins
+            # against a full scan of the table in every batch. set_config(..., true): this transaction only.
+            send(_PG_INDEXED)
+            shas = [r.sha256 for r in results]
+            fresh = [r.sha256 for r in results if not r.reused_faces]
+            if fresh:  # stale detections (and their vectors, in every space) of contents being detected anew
+                send(_PG_STALE, {"det": detector, "shas": fresh})
+            # scans and image facts first: they depend on nothing else, and the server writes them while the
+            # faces (the costliest parameters to build) are built
+            send(_PG_SCANS_CLEAR, {"space": space_id, "sha": shas})
+            send(_PG_SCANS, {"space": space_id, "now": now, "sha": shas, "status": [r.status for r in results],
+                             "faces": [len(r.faces) for r in results],
+                             "error": [f"{r.error_kind}: {r.error}" if r.error_kind else None for r in results]})
+            im: dict[str, list] = {k: [] for k in ("status", "error", "w", "h")}
+            for r in results:
+                if r.error_kind in FILE_ERRORS:
+                    status, error, w, h = "error", f"{r.error_kind}: {r.error}", None, None
+                elif r.width:
+                    status, error, w, h = "ok", None, int(r.width), (None if r.height is None else int(r.height))
+                else:  # only updated_at
+                    status = error = w = h = None
+                im["status"].append(status)
+                im["error"].append(error)
+                im["w"].append(w)
+                im["h"].append(h)
+            send(_PG_IMAGES, {"now": now, "sha": shas, **im})
+            f: dict[str, list] = {k: [] for k in ("sha", "idx", "x", "y", "w", "h", "lm", "scheme", "score",
+                                                  "source", "subj")}
+            marks: list[Landmarks] = []
+            for r in results:
+                if r.reused_faces or not r.faces:
+                    continue
+                for i, d in enumerate(r.faces):
+                    lm = d.landmarks
+                    if lm is not None:
+                        marks.append(lm)
+                    f["sha"].append(r.sha256)
+                    f["idx"].append(i)
+                    f["x"].append(float(d.x))
+                    f["y"].append(float(d.y))
+                    f["w"].append(float(d.w))
+                    f["h"].append(float(d.h))
+                    f["scheme"].append(lm.scheme if lm is not None else None)
+                    f["score"].append(float(d.score))
+                    f["source"].append(d.source)
+                    f["subj"].append(i == r.subject)
+            if f["sha"]:
+                texts = iter(_landmarks_json(marks))
+                f["lm"] = ["null" if s is None else next(texts) for s in f["scheme"]]  # JSON null, as SQLAlchemy
+                send(_PG_FACES, {"det": detector, **f})
+            v: dict[str, list] = {k: [] for k in ("sha", "idx", "v", "n")}
+            again: dict[str, list] = {"sha": [], "idx": []}
+            for r in results:
+                for i, vec in r.vectors.items():
+                    v["sha"].append(r.sha256)
+                    v["idx"].append(int(i))
+                    v["v"].append(np.asarray(vec, dtype="<f4").tobytes())
+                    n = r.norms.get(i)
+                    v["n"].append(None if n is None else float(n))
+                    if r.reused_faces:  # its faces were kept: so may be this space's earlier vectors of them
+                        again["sha"].append(r.sha256)
+                        again["idx"].append(int(i))
+            if again["sha"]:
+                send(_PG_VECTORS_CLEAR, {"det": detector, "space": space_id, **again})
+            if v["sha"]:  # a vector without its face fails (face_id NULL), as the portable path does
+                send(_PG_VECTORS, {"det": detector, "space": space_id, **v})
+                send(_PG_REVISION, {"space": space_id})
+    except psycopg.Error as exc:  # as SQLAlchemy would raise it (session() turns OperationalError into StoreError)
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error, dialect=conn.dialect) from None
+
+
+# ---------------------------------------------------------------- SQLite bulk writer
+# The same rows through the sqlite3 cursor's executemany (its loop runs in C), every lookup by one index probe;
+# SQLAlchemy's per-row parameter processing was most of the portable path's time.
+_LITE_STALE_VECTORS = ("DELETE FROM vectors WHERE face_id IN (SELECT id FROM faces WHERE sha256 = ? AND detector = ?)")
+_LITE_STALE_FACES = "DELETE FROM faces WHERE sha256 = ? AND detector = ?"
+_LITE_FACES = ("INSERT INTO faces (sha256, detector, idx, x, y, w, h, landmarks, landmark_scheme, score, source, "
+               "is_subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_LITE_FACE_ID = "(SELECT id FROM faces WHERE sha256 = ? AND detector = ? AND idx = ?)"
+_LITE_VECTORS_CLEAR = f"DELETE FROM vectors WHERE face_id = {_LITE_FACE_ID} AND space_id = ?"
+_LITE_VECTORS = f"INSERT INTO vectors (face_id, space_id, vector, norm) VALUES ({_LITE_FACE_ID}, ?, ?, ?)"
+_LITE_SCANS_CLEAR = "DELETE FROM scans WHERE sha256 = ? AND space_id = ?"
+_LITE_SCANS = "INSERT INTO scans (sha256, space_id, status, faces, error, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+_LITE_IMAGE_BAD = "UPDATE images SET status = 'error', error = ?, updated_at = ? WHERE sha256 = ? AND status != 'missing'"
+_LITE_IMAGE_GOOD = ("UPDATE images SET width = ?, height = ?, status = 'ok', error = NULL, updated_at = ? "
+                    "WHERE sha256 = ? AND status != 'missing'")
+_LITE_IMAGE_REST = "UPDATE images SET updated_at = ? WHERE sha256 = ? AND status != 'missing'"
+_LITE_REVISION = "UPDATE spaces SET revision = revision + 1 WHERE id = ?"
+
+
+def _write_results_sqlite(conn, space_id: int, detector: str, results: list[ImageResult], now: datetime) -> None:
+    """`Catalog.write_results` on SQLite, in the session's transaction: the portable path's rows and values."""
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError
+
+    stamp = Scan.__table__.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)(now)
+    faces, marks, scheme_of = [], [], []
+    for r in results:
+        if r.reused_faces or not r.faces:
+            continue
+        for i, d in enumerate(r.faces):
+            lm = d.landmarks
+            if lm is not None:
+                marks.append(lm)
+            scheme_of.append(None if lm is None else lm.scheme)
+            faces.append([r.sha256, detector, i, float(d.x), float(d.y), float(d.w), float(d.h), None,
+                          scheme_of[-1], float(d.score), d.source, i == r.subject])
+    texts = iter(_landmarks_json(marks))
+    for row, scheme in zip(faces, scheme_of):
+        row[7] = "null" if scheme is None else next(texts)  # JSON null, as SQLAlchemy's JSON type writes None
+    vectors, again = [], []
+    for r in results:
+        for i, v in r.vectors.items():
+            n = r.norms.get(i)
+            vectors.append((r.sha256, detector, int(i), space_id, np.asarray(v, dtype="<f4").tobytes(),
+                            None if n is None else float(n)))
+            if r.reused_faces:  # its faces were kept: so may be this space's earlier vectors of them
+                again.append((r.sha256, detector, int(i), space_id))
+    bad = [(f"{r.error_kind}: {r.error}", stamp, r.sha256) for r in results if r.error_kind in FILE_ERRORS]
+    good = [(int(r.width), None if r.height is None else int(r.height), stamp, r.sha256) for r in results
+            if r.error_kind not in FILE_ERRORS and r.width]
+    rest = [(stamp, r.sha256) for r in results if r.error_kind not in FILE_ERRORS and not r.width]
+    todo = [
+        (_LITE_STALE_VECTORS, [(r.sha256, detector) for r in results if not r.reused_faces]),
+        (_LITE_STALE_FACES, [(r.sha256, detector) for r in results if not r.reused_faces]),
+        (_LITE_FACES, faces),
+        (_LITE_VECTORS_CLEAR, again),
+        (_LITE_VECTORS, vectors),
+        (_LITE_SCANS_CLEAR, [(r.sha256, space_id) for r in results]),
+        (_LITE_SCANS, [(r.sha256, space_id, r.status, len(r.faces),
+                        f"{r.error_kind}: {r.error}" if r.error_kind else None, stamp) for r in results]),
+        (_LITE_IMAGE_BAD, bad), (_LITE_IMAGE_GOOD, good), (_LITE_IMAGE_REST, rest),
+        (_LITE_REVISION, [(space_id,)] if vectors else []),
+    ]
+    cur = conn.connection.driver_connection.cursor()  # the session's sqlite3 connection, in its transaction
+    sql = None
+    try:
+        for sql, rows in todo:
+            if rows:
+                cur.executemany(sql, rows)
+    except sqlite3.Error as exc:  # as SQLAlchemy would raise it (session() turns OperationalError into StoreError)
+        raise DBAPIError.instance(sql, None, exc, sqlite3.Error, dialect=conn.dialect) from None
+    finally:
+        cur.close()
 
 
 def _remove_if_empty(top: Path, store: Path) -> None:

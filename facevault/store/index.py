@@ -21,14 +21,18 @@ import secrets
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
 
 from facevault.core.errors import FacevaultError
 from facevault.core.optional import require
+from facevault.core.settings import Settings
 from facevault.core.types import SpaceRecord
-from facevault.store.catalog import Catalog
+
+if TYPE_CHECKING:
+    from facevault.store.catalog import Catalog
 
 log = logging.getLogger(__name__)
 SIDECAR_VERSION = 3
@@ -250,7 +254,11 @@ def _queries(sample: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- files
 def _pointer(catalog: Catalog, space_id: int) -> Path:
-    return catalog.settings.index_dir / f"space-{space_id}.json"
+    return _pointer_at(catalog.settings, space_id)
+
+
+def _pointer_at(settings: Settings, space_id: int) -> Path:
+    return settings.index_dir / f"space-{space_id}.json"
 
 
 def _gen_paths(folder: Path, space_id: int, gen: str) -> tuple[Path, Path]:
@@ -271,8 +279,12 @@ def _atomic_write(path: Path, write) -> None:
 
 def read_meta(catalog: Catalog, space_id: int) -> dict | None:
     """The space's index pointer (kind, reason, revision, count, ...), or None when there is none."""
+    return _read_meta_at(catalog.settings, space_id)
+
+
+def _read_meta_at(settings: Settings, space_id: int) -> dict | None:
     try:
-        meta = json.loads(_pointer(catalog, space_id).read_text())
+        meta = json.loads(_pointer_at(settings, space_id).read_text())
     except (OSError, ValueError):
         return None
     return meta if isinstance(meta, dict) and meta.get("version") == SIDECAR_VERSION else None
@@ -302,11 +314,11 @@ def _load(faiss, folder: Path, meta: dict, record: SpaceRecord) -> SpaceIndex | 
                       meta.get("reason", ""), meta.get("params", {}), "loaded")
 
 
-def _try_load(faiss, catalog: Catalog, record: SpaceRecord) -> tuple[SpaceIndex | None, dict | None]:
+def _try_load(faiss, settings: Settings, record: SpaceRecord) -> tuple[SpaceIndex | None, dict | None]:
     """(the index if fresh, the pointer read): a pointer replaced while we read it is read again."""
-    folder = catalog.settings.index_dir
+    folder = settings.index_dir
     for _ in range(5):
-        meta = read_meta(catalog, record.id)
+        meta = _read_meta_at(settings, record.id)
         if meta is None:
             return None, None
         if not (meta.get("revision") == record.revision and meta.get("dim") == record.dim):
@@ -388,7 +400,15 @@ def build(catalog: Catalog, record: SpaceRecord, kind: str | None = None, seed: 
             faiss.extract_index_ivf(index).cp.niter = _env_int("FACEVAULT_IVF_NITER", 10)
             index.train(sample)
     _fill(faiss, catalog, record, index, kind_, ids)
-    if sample is not None:
+    pinned = _pinned(catalog, record, kind_)
+    if sample is not None and pinned:  # a pinned nprobe / efSearch outlives rebuilds; its recall is re-measured
+        q = _queries(sample, 200, seed)
+        ref = _exact(faiss, index, kind_, params, q, min(10, index.ntotal))
+        _set_search_params(faiss, index, kind_, pinned)
+        _, found = index.search(q, min(10, index.ntotal))
+        params = {**params, "trained_n": len(ids), **pinned, "recall_at_10": round(recall_at(found, ref), 4),
+                  "tuned_on": len(q)}
+    elif sample is not None:
         params = tune(faiss, index, kind_, {**params, "trained_n": len(ids)}, _queries(sample, 200, seed))
     idx = SpaceIndex(index, ids, Strings.pack(paths), Identities.pack(idents), record.revision, True, False,
                      kind_, why, params, "built", time.perf_counter() - t0)
@@ -442,7 +462,7 @@ def load_or_build(catalog: Catalog, record: SpaceRecord, kind: str | None = None
     faiss = require("faiss", "to search")
     if not rebuild:
         t0 = time.perf_counter()
-        found, meta = _try_load(faiss, catalog, record)
+        found, meta = _try_load(faiss, catalog.settings, record)
         if found is not None and (kind is None or found.kind == kind):
             found.seconds = time.perf_counter() - t0
             return _to_device(faiss, found)
@@ -454,6 +474,58 @@ def load_or_build(catalog: Catalog, record: SpaceRecord, kind: str | None = None
         meta = read_meta(catalog, record.id)
         kind = meta.get("requested") if meta else None
     return _to_device(faiss, build(catalog, record, kind))
+
+
+def set_search(catalog: Catalog, record: SpaceRecord, value: int, seed: int = 0) -> SpaceIndex:
+    """Pin the search parameter of the space's IVF (nprobe) or HNSW (efSearch) index to `value`, instead of the
+    one tuned on the store's own vectors (right when queries look like the stored faces; a gallery padded with
+    unlike vectors, or queries from another camera, may want another). The recall@10 at `value` is measured on
+    the store's sample and kept with it; the pin survives extensions and rebuilds of the same kind."""
+    faiss = require("faiss", "to search")
+    idx = load_or_build(catalog, record)
+    if idx.kind == "flat":
+        raise FacevaultError("this space's index is flat (exact search): it has no nprobe or efSearch to set; "
+                             "rebuild it as ivf or hnsw first (facevault index --rebuild --kind ivf)")
+    key = "nprobe" if idx.kind == "ivf" else "efSearch"
+    cpu = faiss.index_gpu_to_cpu(idx.index) if idx.gpu else idx.index
+    if key == "nprobe":
+        value = min(int(value), faiss.extract_index_ivf(cpu).nlist)
+    queries = _queries(catalog.sample_vectors(record.id, 2000, seed), 200, seed)
+    k = min(10, cpu.ntotal)
+    ref = _exact(faiss, cpu, idx.kind, idx.params, queries, k)
+    _set_search_params(faiss, cpu, idx.kind, {key: value})
+    _, found = cpu.search(queries, k)
+    idx.params = {**idx.params, key: int(value), "recall_at_10": round(recall_at(found, ref), 4),
+                  "tuned_on": len(queries), "pinned": key}
+    _set_search_params(faiss, idx.index, idx.kind, idx.params)
+    meta = read_meta(catalog, record.id)
+    if meta is not None and meta.get("generation"):
+        meta["params"] = idx.params
+        try:
+            _atomic_write(_pointer(catalog, record.id), lambda tmp: Path(tmp).write_text(json.dumps(meta)))
+        except OSError as exc:
+            raise FacevaultError(f"cannot save the index setting: {exc}") from None
+    return idx
+
+
+def _pinned(catalog: Catalog, record: SpaceRecord, kind: str) -> dict:
+    """The search parameter pinned by `set_search` on the space's previous index of the same kind, if any."""
+    meta = read_meta(catalog, record.id) or {}
+    params = meta.get("params") or {}
+    key = params.get("pinned")
+    return {key: params[key], "pinned": key} if meta.get("kind") == kind and key in params else {}
+
+
+def load_fresh(settings: Settings, record: SpaceRecord) -> SpaceIndex | None:
+    """The space's saved index when it is fresh for `record`'s revision (nothing read from the catalog), else
+    None: then `load_or_build` extends or rebuilds it from the catalog."""
+    faiss = require("faiss", "to search")
+    t0 = time.perf_counter()
+    found, _ = _try_load(faiss, settings, record)
+    if found is None:
+        return None
+    found.seconds = time.perf_counter() - t0
+    return _to_device(faiss, found)
 
 
 def _to_device(faiss, idx: SpaceIndex) -> SpaceIndex:

@@ -12,11 +12,16 @@ dlib chip aligner reuses them instead of running the predictor a second time.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from facevault.core import paths
 from facevault.core.types import DLIB5, Detection, Landmarks
 from facevault.faces.detect.base import DETECT_MAX_SIDE, downscale, has_central, merge
 from facevault.weights import locate as weights
@@ -34,6 +39,48 @@ def _from_rect(rect: Any, scale: float, score: float, source: str, width: int, h
     x0, y0 = max(0.0, rect.left() / scale), max(0.0, rect.top() / scale)
     x1, y1 = min(float(width), (rect.right() + 1) / scale), min(float(height), (rect.bottom() + 1) / scale)
     return Detection(x0, y0, x1 - x0, y1 - y0, float(score), source)
+
+
+def frontal_face_detector(dlib: Any) -> Any:
+    """dlib's HOG frontal face detector, as `dlib.get_frontal_face_detector()` makes it.
+
+    Making it decodes a model compiled into dlib, which costs 0.3-0.5 s of CPU at every start; the same detector
+    saved by this dlib (its own binary serialization: the same bytes, the same detections) loads in about a
+    millisecond. That copy is kept in the per-user cache folder, keyed by dlib's version and checked against
+    its sha256; a missing, stale or unreadable copy is made again, and a cache that cannot be written is skipped.
+    """
+    path = paths.user_cache_dir() / f"dlib-{getattr(dlib, '__version__', 'unknown')}-frontal-face-detector.svm"
+    digest = path.with_name(path.name + ".sha256")
+    try:
+        if hashlib.sha256(path.read_bytes()).hexdigest() == digest.read_text(encoding="ascii").strip():
+            return dlib.fhog_object_detector(str(path))
+    except (OSError, RuntimeError, ValueError):
+        pass
+    detector = dlib.get_frontal_face_detector()
+    try:
+        _save_detector(detector, path, digest)
+    except (OSError, RuntimeError) as exc:
+        log.debug("cannot cache dlib's frontal face detector at %s: %s", path, exc)
+    return detector
+
+
+def _save_detector(detector: Any, path: Path, digest: Path) -> None:
+    """Write the detector and its sha256 under temporary names, then move them into place (readers see either
+    nothing, or a whole file; a file whose digest does not match yet is only made again)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_digest = tmp + ".sha256"
+    try:
+        detector.save(tmp)
+        with open(tmp, "rb") as fh:
+            Path(tmp_digest).write_text(hashlib.sha256(fh.read()).hexdigest() + "\n", encoding="ascii")
+        os.replace(tmp, path)
+        os.replace(tmp_digest, digest)
+    finally:
+        for leftover in (tmp, tmp_digest):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
 
 
 class DlibShape5:
@@ -74,11 +121,11 @@ class DlibCnn:
     name = "dlib-cnn"
     MAX_SIDE = 640
 
-    def __init__(self, weights_dir: str | None = None) -> None:
+    def __init__(self, weights_dir: str | None = None, shape: DlibShape5 | None = None) -> None:
         import dlib
 
         self._net = dlib.cnn_face_detection_model_v1(str(weights.dlib_file("dlib-mmod", weights_dir)))
-        self._shape = DlibShape5(weights_dir)
+        self._shape = shape if shape is not None else DlibShape5(weights_dir)
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """MMOD faces with their dlib 5 points."""
@@ -97,10 +144,20 @@ class DlibHog:
     def __init__(self, fallback: bool = True, weights_dir: str | None = None) -> None:
         import dlib
 
-        self._hog = dlib.get_frontal_face_detector()
+        self._hog = frontal_face_detector(dlib)
         self._fallback = fallback
-        self._cnn: DlibCnn | None = DlibCnn(weights_dir) if fallback else None
+        self._weights_dir = weights_dir
         self._shape = DlibShape5(weights_dir)
+        self._cnn: DlibCnn | None = None  # the last resort is loaded when an image first needs it
+        if fallback:
+            weights.dlib_file("dlib-mmod", weights_dir)  # but missing weights still fail here, not mid-dataset
+
+    @property
+    def cnn(self) -> DlibCnn:
+        """The MMOD CNN fallback, sharing this detector's shape predictor, built on first need."""
+        if self._cnn is None:
+            self._cnn = DlibCnn(self._weights_dir, shape=self._shape)
+        return self._cnn
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Passes in order until one finds a face near the centre (where a dataset's subject usually is);
@@ -116,6 +173,6 @@ class DlibHog:
             found = merge(found + [_from_rect(r, scale, s, f"hog-up{upsample}", w, h) for r, s in zip(rects, scores)])
             if has_central(found, w, h) or (found and not self._fallback):
                 return self._shape.with_points(rgb, found)
-        if self._cnn is not None:
-            found = merge(found + self._cnn.detect(rgb))
+        if self._fallback:
+            found = merge(found + self.cnn.detect(rgb))
         return self._shape.with_points(rgb, found)

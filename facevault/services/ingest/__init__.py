@@ -59,7 +59,7 @@ def ingest(catalog: Catalog, found: DatasetWalk, space: Space, *, weights_dir: s
     `move_root` re-roots an existing dataset whose folder moved); returns what happened, counted.
 
     Holds the store's writer lock for the whole run (a second writer is refused at once). Ctrl-C stops the run
-    with every committed batch kept (`summary.interrupted`).
+    with every committed batch kept (`summary.interrupted`; `summary.saved` counts the results committed).
     """
     summary = IngestSummary(root=str(found.root), space=space.label, complete=found.complete)
     sha = weights_sha256(space, weights_dir)
@@ -97,7 +97,10 @@ def ingest(catalog: Catalog, found: DatasetWalk, space: Space, *, weights_dir: s
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:
-            writer.flush()
+            try:  # what is buffered is committed, and counted in `summary.saved`, whatever ended the run
+                writer.flush()
+            except KeyboardInterrupt:  # a second Ctrl-C during that commit: the buffer is dropped, not counted
+                summary.interrupted = True
         elapsed = time.perf_counter() - t_run
         summary.seconds = time.perf_counter() - t0
         if summary.processed:

@@ -16,6 +16,8 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -23,6 +25,7 @@ import numpy as np
 from facevault.core.errors import FacevaultError
 from facevault.core.optional import require
 from facevault.core.types import Detection, ImageResult, Landmarks
+from facevault.services.ingest.ray_watchdog import Watchdog
 from facevault.services.ingest.runner import PipelineFactory, Task, WorkerFailed
 
 log = logging.getLogger(__name__)
@@ -132,6 +135,7 @@ class RayRunner:
         self.gpus_per_worker = gpus_per_worker
         self.batch_images = batch_images
         self.ray = require("ray", "for --engine ray")  # a missing Ray fails before the plan is made
+        self._watchdog: Watchdog | None = None
         # what the summary reports before the run; set from the cluster's resources when the run starts
         if workers:
             self.workers = workers
@@ -147,13 +151,26 @@ class RayRunner:
             return False
         for name in ("ray", "ray.data"):  # Ray's start-up and per-run notices would break the progress bar;
             logging.getLogger(name).setLevel(logging.ERROR)  # its errors still raise
+        term = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
         try:
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
                      configure_logging=False, **({} if self.address else {"num_cpus": self.requested_workers}))
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise FacevaultError(f"cannot connect to the Ray cluster at {self.address or 'a new local one'}: "
                                  f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        if callable(term):  # ray.init replaces SIGTERM's handler with sys.exit: keep a handler the caller set
+            signal.signal(signal.SIGTERM, term)  # (the CLI's turns SIGTERM into an interrupt that says what it saved)
+        if self.address is None and not os.environ.get("RAY_ADDRESS"):
+            self._watchdog = Watchdog()  # this process started the cluster: it must not outlive a killed driver
         return True
+
+    def _disconnect(self) -> None:
+        try:
+            self.ray.shutdown()
+        finally:
+            if self._watchdog is not None:
+                self._watchdog.stop()
+                self._watchdog = None
 
     def _resources(self) -> tuple[int, float]:
         """(actors, GPUs per actor) for this cluster."""
@@ -202,4 +219,4 @@ class RayRunner:
                                    "finished before is saved") from None
         finally:
             if started:
-                self.ray.shutdown()
+                self._disconnect()

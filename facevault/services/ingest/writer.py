@@ -29,7 +29,8 @@ class IngestSummary:
     missing: int = 0
     to_process: int = 0
     skipped: int = 0
-    processed: int = 0
+    processed: int = 0  # results taken from the runner (what the progress bar shows)
+    saved: int = 0  # of those, results committed to the catalog (what an interrupted run keeps)
     embedded: int = 0
     faces: int = 0
     reused_detections: int = 0
@@ -83,7 +84,18 @@ class Writer:
             self.flush()
 
     def flush(self) -> None:
-        batch, self._buffer = self._buffer, []  # a batch that fails to commit is not retried here: the next
-        self._last = time.perf_counter()       # run processes its images again
-        if batch:
+        """Commit the buffered results; `summary.saved` counts them once their transaction has committed.
+
+        A batch whose commit fails is dropped (not counted, the next run processes its images again), except when
+        the failure is a Ctrl-C: then the batch stays buffered, so the run's final flush commits it (writing a
+        batch twice is harmless: each write replaces the images' rows)."""
+        batch, self._buffer = self._buffer, []
+        self._last = time.perf_counter()
+        if not batch:
+            return
+        try:
             self.catalog.write_results(self.space_id, self.detector, batch)
+        except KeyboardInterrupt:
+            self._buffer = batch + self._buffer
+            raise
+        self.summary.saved += len(batch)
