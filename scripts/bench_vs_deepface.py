@@ -119,25 +119,29 @@ def peer_find(job: dict) -> dict:
         for src, ident in files:
             (gallery / ident).mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, gallery / ident / Path(src).name)
-        q0 = job["queries"][0][0]
-        t0 = time.perf_counter()
-        DeepFace.find(img_path=q0, db_path=str(gallery), model_name=MODEL, detector_backend=PEER_DETECTOR,
-                      enforce_detection=False, silent=True)
-        first = time.perf_counter() - t0
-        times, cpus, hits = [], [], 0
-        for rep in range(job["reps"]):
-            for q, ident in job["queries"]:
-                t0, c0 = time.perf_counter(), time.process_time()
-                dfs = DeepFace.find(img_path=q, db_path=str(gallery), model_name=MODEL,
-                                    detector_backend=PEER_DETECTOR, enforce_detection=False, silent=True)
-                times.append(time.perf_counter() - t0)
-                cpus.append(time.process_time() - c0)
-                if rep == 0 and dfs and len(dfs[0]):
-                    hits += Path(dfs[0].iloc[0]["identity"]).parent.name == ident
-        out.append({"gallery": size, "first_s": first, "repeat_s": sum(times) / len(times),
-                    "repeat_cpu_s": sum(cpus) / len(cpus),
-                    "rank1": hits / len(job["queries"])})
+        out.append({"gallery": size, **_finds(DeepFace, str(gallery), job["queries"], job["reps"])})
     return {"stages": out}
+
+
+def _finds(DeepFace, gallery: str, queries: list, reps: int) -> dict:
+    """A first `DeepFace.find` (whatever it embeds), then `reps` rounds of every query: mean wall and CPU
+    seconds per repeated call, and rank-1 over the first round."""
+    t0 = time.perf_counter()
+    DeepFace.find(img_path=queries[0][0], db_path=gallery, model_name=MODEL, detector_backend=PEER_DETECTOR,
+                  enforce_detection=False, silent=True)
+    first = time.perf_counter() - t0
+    times, cpus, hits = [], [], 0
+    for rep in range(reps):
+        for q, ident in queries:
+            t0, c0 = time.perf_counter(), time.process_time()
+            dfs = DeepFace.find(img_path=q, db_path=gallery, model_name=MODEL, detector_backend=PEER_DETECTOR,
+                                enforce_detection=False, silent=True)
+            times.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
+            if rep == 0 and dfs and len(dfs[0]):
+                hits += Path(dfs[0].iloc[0]["identity"]).parent.name == ident
+    return {"first_s": first, "repeat_s": sum(times) / len(times), "repeat_cpu_s": sum(cpus) / len(cpus),
+            "rank1": hits / len(queries)}
 
 
 def peer_find_seeded(job: dict) -> dict:
@@ -157,23 +161,7 @@ def peer_find_seeded(job: dict) -> dict:
              identity=np.array(files, dtype=np.str_),
              hash=np.array([image_utils.find_image_hash(f) for f in files], dtype=np.str_),
              target_x=zeros, target_y=zeros, target_w=zeros, target_h=zeros)
-    q0 = job["queries"][0][0]
-    t0 = time.perf_counter()
-    DeepFace.find(img_path=q0, db_path=gallery, model_name=MODEL, detector_backend=PEER_DETECTOR,
-                  enforce_detection=False, silent=True)
-    first = time.perf_counter() - t0
-    times, cpus, hits = [], [], 0
-    for rep in range(job["reps"]):
-        for q, ident in job["queries"]:
-            t0, c0 = time.perf_counter(), time.process_time()
-            dfs = DeepFace.find(img_path=q, db_path=gallery, model_name=MODEL, detector_backend=PEER_DETECTOR,
-                                enforce_detection=False, silent=True)
-            times.append(time.perf_counter() - t0)
-            cpus.append(time.process_time() - c0)
-            if rep == 0 and dfs and len(dfs[0]):
-                hits += Path(dfs[0].iloc[0]["identity"]).parent.name == ident
-    return {"gallery": n, "first_s": first, "repeat_s": sum(times) / len(times),
-            "repeat_cpu_s": sum(cpus) / len(cpus), "rank1": hits / len(job["queries"])}
+    return {"gallery": n, **_finds(DeepFace, gallery, job["queries"], job["reps"])}
 
 
 def fv_search_warm(job: dict) -> dict:
@@ -446,13 +434,13 @@ def scale_part(a, tmp: Path, denv: dict, sizes: list[int]) -> list[dict]:
     return rows
 
 
-def _accuracy(doc: Any) -> dict:
+def _accuracy(doc: Any, keys: tuple[str, ...] = ("accuracy", "accuracy_std", "auc", "eer", "pairs")) -> dict:
     """The first evaluation's accuracy (and its spread) from `evaluate --json`, wherever it sits."""
     found: dict = {}
 
     def walk(d: Any) -> None:
         if isinstance(d, dict):
-            for k in ("accuracy", "accuracy_std", "auc", "eer", "pairs"):
+            for k in keys:
                 if k in d and k not in found and not isinstance(d[k], (dict, list)):
                     found[k] = d[k]
             for v in d.values():
