@@ -4,7 +4,7 @@ hashing, pre- and post-processing, alignment, catalog writes): the part that sta
 networks move to its GPU. Run it at two sizes and difference them to drop the one-time start-up.
 
     OMP_NUM_THREADS=1 python scripts/profile_ingest.py DATASET --model arcface-mbf --detector scrfd --limit 40
-    OMP_NUM_THREADS=1 python scripts/profile_ingest.py DATASET --model arcface-mbf --detector scrfd --limit 160
+    OMP_NUM_THREADS=1 python scripts/profile_ingest.py DATASET --model arcface-mbf --detector scrfd --limit 120
 
 CPU time is `process_time` (every thread of the process), so the split holds on a loaded machine too.
 """
@@ -31,8 +31,8 @@ def main() -> None:
     ap.add_argument("--weights", default=None)
     a = ap.parse_args()
     store = tempfile.mkdtemp(prefix="fvprof-")
+    vault = facevault.open(store, weights=a.weights)
     try:
-        vault = facevault.open(store, weights=a.weights)
         prof = cProfile.Profile(time.process_time)
         c0 = time.process_time()
         prof.enable()
