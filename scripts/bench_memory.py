@@ -2,12 +2,15 @@
 """Ingest memory against dataset size: peak RSS of `facevault ingest` on the first N LFW images, per size.
 
     python scripts/bench_memory.py --sizes 1000,13233 [--workers 2] [--engine local] [--out bench_memory.json]
+                                   [--keep DIR]
 
 Each size gets its own dataset folder (hard links to the LFW files, in LFW's identity folders) and its own new
 store. While the command runs, /proc is sampled every 0.2 s: the driver's RSS, each descendant's RSS (the
 workers), and their sum. Reported per size: the driver's and the largest worker's high-water mark (VmHWM, read
 on every sample, so nothing between samples is missed for a process's own peak) and the peak of the summed RSS
 (sampled). The last line gives each peak at the biggest size divided by the same peak at the smallest.
+With --keep DIR the datasets and stores are written under DIR and kept (to search or evaluate them afterwards);
+otherwise they go to a temporary folder that is removed.
 """
 
 from __future__ import annotations
@@ -106,15 +109,19 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--engine", default="local")
     ap.add_argument("--out", type=Path, default=Path("bench_memory.json"))
+    ap.add_argument("--keep", type=Path, default=None, help="write datasets and stores here and keep them")
     a = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench_memory_"))
+    if a.keep is not None:
+        a.keep.mkdir(parents=True, exist_ok=True)
+    tmp = a.keep if a.keep is not None else Path(tempfile.mkdtemp(prefix="bench_memory_"))
     rows = []
     try:
         for n in (int(x) for x in a.sizes.split(",")):
             rows.append(run(n, a.lfw, tmp, a.workers, a.engine))
             print(json.dumps(rows[-1]), flush=True)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if a.keep is None:
+            shutil.rmtree(tmp, ignore_errors=True)
     print("\n| images | time | embedded | driver peak | largest worker peak | summed RSS peak |\n|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['images']:,} | {r['seconds']:.0f} s | {r['embedded']} | {r['driver_hwm_mb']} MB | "

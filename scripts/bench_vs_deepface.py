@@ -222,6 +222,9 @@ def lfw_split(lfw: Path, gallery_sizes: list[int], n_queries: int, seed: int):
 def seed_pairs(root: Path, n: int, seed: int) -> list[tuple[str, str, bool]]:
     """n distinct pairs, half same-identity and half different, seeded; paths relative to `root`."""
     files = sorted((p.relative_to(root).as_posix(), p.parent.name) for p in root.rglob("*.png"))
+    if len({ident for _, ident in files}) < 2:
+        raise SystemExit(f"no seed-different dataset at {root} (PNG files in two or more identity folders); "
+                         "give --seed-dir")
     rng = random.Random(seed)
     pairs: list[tuple[str, str, bool]] = []
     seen: set[tuple[str, str]] = set()

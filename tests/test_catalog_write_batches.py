@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from facevault.core import settings as config
 from facevault.core.types import Detection, ImageResult, Landmarks, Space
+from facevault.store import catalog as catalog_mod
 from facevault.store.catalog import Catalog, _landmarks_json
 from facevault.store.models import Face, Image, Scan, SpaceRow, Vector
 
@@ -148,44 +149,50 @@ def _check(steps: list[dict]) -> None:
     assert reused["revisions"]["m2"] >= 2
 
 
+def _url(backend: str, request) -> str | None:
+    """None for SQLite; for PostgreSQL the throwaway server's URL (skipped without psycopg or initdb)."""
+    if backend == "sqlite":
+        return None
+    pytest.importorskip("psycopg")
+    from pgserver import find_bindir
+
+    if find_bindir() is None:
+        pytest.skip("no PostgreSQL initdb binary on this machine")
+    return request.getfixturevalue("pg_url")
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_retried_and_redetected_batches(backend, tmp_path, request):
-    url = None
-    if backend == "postgresql":
-        pytest.importorskip("psycopg")
-        from pgserver import find_bindir
-
-        if find_bindir() is None:
-            pytest.skip("no PostgreSQL initdb binary on this machine")
-        url = request.getfixturevalue("pg_url")
+    url = _url(backend, request)
     with _catalog(tmp_path, url) as cat:
         assert cat.engine.dialect.name == backend
         _check(_scenario(cat))
 
 
 def test_postgres_writes_the_same_rows_as_sqlite(tmp_path, request):
-    pytest.importorskip("psycopg")
-    from pgserver import find_bindir
-
-    if find_bindir() is None:
-        pytest.skip("no PostgreSQL initdb binary on this machine")
+    url = _url("postgresql", request)
     with _catalog(tmp_path / "a", None) as cat:
         lite = _scenario(cat)
-    with _catalog(tmp_path / "b", request.getfixturevalue("pg_url")) as cat:
+    with _catalog(tmp_path / "b", url) as cat:
         pg = _scenario(cat)
     assert pg == lite
 
 
+def test_portable_writer_writes_the_same_rows_as_the_bulk_writers(tmp_path, monkeypatch):
+    """The SQLAlchemy statements other backends get (MySQL, ...), run here on SQLite with its bulk writer off:
+    the same scenario, the same checks, the same rows as the bulk writer."""
+    with _catalog(tmp_path / "a", None) as cat:
+        bulk = _scenario(cat)
+    monkeypatch.setattr(catalog_mod, "BULK_DIALECTS", ())
+    with _catalog(tmp_path / "b", None) as cat:
+        portable = _scenario(cat)
+    _check(portable)
+    assert portable == bulk
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_vector_without_its_face_fails_and_writes_nothing(backend, tmp_path, request):
-    url = None
-    if backend == "postgresql":
-        pytest.importorskip("psycopg")
-        from pgserver import find_bindir
-
-        if find_bindir() is None:
-            pytest.skip("no PostgreSQL initdb binary on this machine")
-        url = request.getfixturevalue("pg_url")
+    url = _url(backend, request)
     with _catalog(tmp_path, url) as cat:
         s1, _ = _setup(cat)
         cat.write_results(s1, "dlib-hog", _batch()[:1])

@@ -36,9 +36,14 @@ def test_two_first_ingests_into_a_new_store_never_race(tmp_path):
 
 
 _SLOW_INGEST = """
-import sys, facevault
+import sys, time, facevault
 import facevault.services.ingest as ing, facevault.services.ingest.writer as w
 w.BATCH = 4; ing.TASK_IMAGES = 4
+flush = w.Writer.flush
+def slow_flush(self):  # each committed batch stays the latest for a while, whatever the machine's load
+    flush(self)
+    time.sleep(0.3)
+w.Writer.flush = slow_flush
 with facevault.open(sys.argv[1], workers=1) as v:
     v.ingest(sys.argv[2])
 """

@@ -208,3 +208,17 @@ def test_a_worker_that_dies_stops_the_run_with_what_was_saved(dataset_copy, monk
             vault.ingest(dataset_copy, runner=ingest.ProcessPoolRunner(2), progress=progress)
         saved = vault.catalog.stats()["spaces"][1]["vectors"]
     assert saved >= 8
+
+
+def test_tasks_shrink_to_single_images_at_the_tail():
+    """Full tasks first, then the last size x workers images one per task (no worker idles on the tail); every
+    item once, in order; one worker keeps full tasks to the end."""
+    from facevault.services.ingest import split_tasks
+
+    items = list(range(37))
+    tasks = split_tasks(items, 8, 2)
+    assert [x for t in tasks for x in t] == items
+    assert [len(t) for t in tasks] == [8, 8, 5] + [1] * 16
+    assert [len(t) for t in split_tasks(items, 8, 1)] == [8, 8, 8, 8, 5]
+    assert [len(t) for t in split_tasks(items[:10], 8, 4)] == [1] * 10
+    assert split_tasks([], 8, 2) == []

@@ -119,6 +119,20 @@ def test_incremental_add_equals_a_full_rebuild_and_a_deletion_rebuilds():
     assert after.how == "built" and len(after) == 619 and "p/0000003.jpg" not in list(after.paths)
 
 
+def test_index_files_are_readable_by_the_other_users_of_a_shared_store():
+    """The index, its map and its pointer are written to unique temporary files (mkstemp: mode 0600) and renamed;
+    they end readable by all, like the catalog, so a teammate's `search` can load them."""
+    import stat
+
+    from facevault.store import index
+
+    cat, _ = _store(50)
+    index.load_or_build(cat, _record(cat))
+    files = sorted(cat.settings.index_dir.iterdir())
+    assert {f.suffix for f in files} == {".faiss", ".npz", ".json"}
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o644 for f in files), [oct(f.stat().st_mode) for f in files]
+
+
 def test_a_fresh_index_answers_search_without_reading_vectors(dataset_copy, monkeypatch):
     import facevault
     from facevault.store.catalog import Catalog

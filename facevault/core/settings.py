@@ -46,7 +46,7 @@ def _sqlite_url(store: Path) -> str:
     return f"sqlite:///{(store / 'catalog.db').resolve()}"
 
 
-def _env_number(name: str, kind: type = int) -> int | float | None:
+def env_number(name: str, kind: type = int) -> int | float | None:
     """A positive number from the environment variable `name` (None when unset); anything else is one line."""
     raw = os.environ.get(name)
     if not raw:
@@ -68,9 +68,9 @@ def resolve(store: str | os.PathLike | None = None, db: str | None = None, weigh
     url = db or os.environ.get("FACEVAULT_DB") or _sqlite_url(store_path)
     weights = weights_dir or os.environ.get("FACEVAULT_WEIGHTS") or None
     return Settings(store=store_path, db_url=url, weights_dir=str(weights) if weights else None,
-                    workers=workers or _env_number("FACEVAULT_WORKERS") or default_workers(),
-                    max_file_mb=_env_number("FACEVAULT_MAX_FILE_MB", float) or 100.0,
-                    max_pixels=_env_number("FACEVAULT_MAX_PIXELS") or 40_000_000)
+                    workers=workers or env_number("FACEVAULT_WORKERS") or default_workers(),
+                    max_file_mb=env_number("FACEVAULT_MAX_FILE_MB", float) or 100.0,
+                    max_pixels=env_number("FACEVAULT_MAX_PIXELS") or 40_000_000)
 
 
 def default_workers() -> int:

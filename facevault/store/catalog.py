@@ -104,6 +104,11 @@ def _engine(url: str) -> Engine:
         raise StoreError(f"--db {url!r} is not a database URL: {exc}") from None
 
 
+#: backends whose results go through a bulk writer of their own (`_write_results_pg`, `_write_results_sqlite`);
+#: any other goes through SQLAlchemy's portable statements in `Catalog.write_results`
+BULK_DIALECTS = ("postgresql", "sqlite")
+
+
 class Catalog:
     """One store: a catalog database plus its folder (indices, lock)."""
 
@@ -458,23 +463,27 @@ class Catalog:
             existing = {p: (i, sha, st, ident) for i, p, sha, st, ident in
                         s.execute(select(Image.id, Image.path, Image.sha256, Image.status, Image.identity_id)
                                   .where(Image.dataset_id == ds))}
-            new_rows, changed = [], []
-            for path, ident, sha, size in records:
-                ident_id = ids.get(ident) if ident is not None else None
-                old = existing.get(path)
-                if old is None:
-                    new_rows.append({"path": path, "dataset_id": ds, "identity_id": ident_id, "sha256": sha,
-                                     "bytes": size, "status": "ok", "updated_at": now})
-                elif old[1] != sha or old[2] == "missing" or old[3] != ident_id:
-                    changed.append({"id": old[0], "sha256": sha, "bytes": size, "identity_id": ident_id,
-                                    "status": "ok", "error": None, "width": None, "height": None, "updated_at": now})
-                else:
-                    counts["unchanged"] += 1
-            for chunk in _chunks(new_rows):
-                s.execute(insert(Image), chunk)
-            if changed:
-                s.execute(update(Image), changed)
-            counts["new"], counts["changed"] = len(new_rows), len(changed)
+            step = 2000  # rows built and written a slice at a time: the driver's memory stays flat with the dataset
+            for start in range(0, len(records), step):
+                new_rows, changed = [], []
+                for path, ident, sha, size in records[start: start + step]:
+                    ident_id = ids.get(ident) if ident is not None else None
+                    old = existing.get(path)
+                    if old is None:
+                        new_rows.append({"path": path, "dataset_id": ds, "identity_id": ident_id, "sha256": sha,
+                                         "bytes": size, "status": "ok", "updated_at": now})
+                    elif old[1] != sha or old[2] == "missing" or old[3] != ident_id:
+                        changed.append({"id": old[0], "sha256": sha, "bytes": size, "identity_id": ident_id,
+                                        "status": "ok", "error": None, "width": None, "height": None,
+                                        "updated_at": now})
+                    else:
+                        counts["unchanged"] += 1
+                for chunk in _chunks(new_rows):
+                    s.execute(insert(Image), chunk)
+                if changed:
+                    s.execute(update(Image), changed)
+                counts["new"] += len(new_rows)
+                counts["changed"] += len(changed)
             if complete:
                 seen = {r[0] for r in records}
                 gone = [v[0] for p, v in existing.items() if p not in seen and v[2] != "missing"]
@@ -510,7 +519,7 @@ class Catalog:
         now = datetime.now(timezone.utc)
         with self.session() as s:
             dialect = s.get_bind().dialect.name
-            if dialect in ("postgresql", "sqlite"):
+            if dialect in BULK_DIALECTS:
                 (_write_results_pg if dialect == "postgresql" else _write_results_sqlite)(
                     s.connection(), space_id, detector, results, now)
                 return
@@ -827,6 +836,29 @@ _PG_REVISION = "UPDATE spaces SET revision = revision + 1 WHERE id = %(space)s"
 _json = json.JSONEncoder().encode  # what SQLAlchemy's JSON type writes (json.dumps), without its per-call setup
 
 
+#: a face row of the bulk writers, in the faces table's column order (the SQLite insert's parameters)
+_FACE_COLUMNS = ("sha", "det", "idx", "x", "y", "w", "h", "lm", "scheme", "score", "source", "subj")
+
+
+def _face_rows(results: list[ImageResult], detector: str) -> list[list]:
+    """The faces rows both bulk writers insert (a result whose stored faces were reused adds none), landmarks as
+    JSON text written in one pass (JSON null where a face has none, as SQLAlchemy's JSON type writes None)."""
+    rows, marks = [], []
+    for r in results:
+        if r.reused_faces or not r.faces:
+            continue
+        for i, d in enumerate(r.faces):
+            lm = d.landmarks
+            if lm is not None:
+                marks.append(lm)
+            rows.append([r.sha256, detector, i, float(d.x), float(d.y), float(d.w), float(d.h), None,
+                         None if lm is None else lm.scheme, float(d.score), d.source, i == r.subject])
+    texts = iter(_landmarks_json(marks))
+    for row in rows:
+        row[7] = "null" if row[8] is None else next(texts)
+    return rows
+
+
 def _landmarks_json(marks: list[Landmarks]) -> list[str]:
     """[json.dumps(lm.to_list()) for lm in marks], the same text, rounded for the whole batch in one numpy pass.
 
@@ -891,30 +923,11 @@ def _write_results_pg(conn, space_id: int, detector: str, results: list[ImageRes
                 im["w"].append(w)
                 im["h"].append(h)
             send(_PG_IMAGES, {"now": now, "sha": shas, **im})
-            f: dict[str, list] = {k: [] for k in ("sha", "idx", "x", "y", "w", "h", "lm", "scheme", "score",
-                                                  "source", "subj")}
-            marks: list[Landmarks] = []
-            for r in results:
-                if r.reused_faces or not r.faces:
-                    continue
-                for i, d in enumerate(r.faces):
-                    lm = d.landmarks
-                    if lm is not None:
-                        marks.append(lm)
-                    f["sha"].append(r.sha256)
-                    f["idx"].append(i)
-                    f["x"].append(float(d.x))
-                    f["y"].append(float(d.y))
-                    f["w"].append(float(d.w))
-                    f["h"].append(float(d.h))
-                    f["scheme"].append(lm.scheme if lm is not None else None)
-                    f["score"].append(float(d.score))
-                    f["source"].append(d.source)
-                    f["subj"].append(i == r.subject)
-            if f["sha"]:
-                texts = iter(_landmarks_json(marks))
-                f["lm"] = ["null" if s is None else next(texts) for s in f["scheme"]]  # JSON null, as SQLAlchemy
-                send(_PG_FACES, {"det": detector, **f})
+            rows = _face_rows(results, detector)
+            if rows:  # one array per column, the detector's column left out (a single parameter)
+                cols = list(zip(*rows))
+                send(_PG_FACES, {"det": detector,
+                                 **{k: list(cols[j]) for j, k in enumerate(_FACE_COLUMNS) if k != "det"}})
             v: dict[str, list] = {k: [] for k in ("sha", "idx", "v", "n")}
             again: dict[str, list] = {"sha": [], "idx": []}
             for r in results:
@@ -962,20 +975,7 @@ def _write_results_sqlite(conn, space_id: int, detector: str, results: list[Imag
     from sqlalchemy.exc import DBAPIError
 
     stamp = Scan.__table__.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)(now)
-    faces, marks, scheme_of = [], [], []
-    for r in results:
-        if r.reused_faces or not r.faces:
-            continue
-        for i, d in enumerate(r.faces):
-            lm = d.landmarks
-            if lm is not None:
-                marks.append(lm)
-            scheme_of.append(None if lm is None else lm.scheme)
-            faces.append([r.sha256, detector, i, float(d.x), float(d.y), float(d.w), float(d.h), None,
-                          scheme_of[-1], float(d.score), d.source, i == r.subject])
-    texts = iter(_landmarks_json(marks))
-    for row, scheme in zip(faces, scheme_of):
-        row[7] = "null" if scheme is None else next(texts)  # JSON null, as SQLAlchemy's JSON type writes None
+    faces = _face_rows(results, detector)
     vectors, again = [], []
     for r in results:
         for i, v in r.vectors.items():

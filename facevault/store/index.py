@@ -28,7 +28,7 @@ import numpy as np
 
 from facevault.core.errors import FacevaultError
 from facevault.core.optional import require
-from facevault.core.settings import Settings
+from facevault.core.settings import Settings, env_number
 from facevault.core.types import SpaceRecord
 
 if TYPE_CHECKING:
@@ -45,11 +45,8 @@ GRACE_S = 60.0  # an old generation stays this long after being replaced, for re
 
 
 def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        raise FacevaultError(f"{name} must be an integer, got {raw!r}") from None
+    """A positive whole number from the environment (the settings' parser and its one-line errors), else default."""
+    return int(env_number(name) or default)
 
 
 def flat_max() -> int:
@@ -266,11 +263,13 @@ def _gen_paths(folder: Path, space_id: int, gen: str) -> tuple[Path, Path]:
 
 
 def _atomic_write(path: Path, write) -> None:
-    """`write(tmp_path)` to a unique temporary file beside `path`, then rename it over `path`."""
+    """`write(tmp_path)` to a unique temporary file beside `path`, then rename it over `path` (readable by all,
+    as the catalog and the weights are: mkstemp's 0600 would lock the other users of a shared store out)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

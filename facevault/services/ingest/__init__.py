@@ -33,7 +33,17 @@ TASK_IMAGES = 8  # images per task: their subject chips are embedded in one batc
 ProgressFn = Callable[[int, int], None]
 
 __all__ = ["DatasetWalk", "InProcessRunner", "IngestSummary", "PipelineFactory", "Plan", "ProcessPoolRunner",
-           "Runner", "WorkItem", "WorkerFailed", "default_runner", "ingest", "walk"]
+           "Runner", "WorkItem", "WorkerFailed", "default_runner", "ingest", "split_tasks", "walk"]
+
+
+def split_tasks(items: list, size: int, workers: int) -> list[list]:
+    """Tasks of `size` items, except the last `size` x `workers` items, which go one per task: every worker is
+    busy until the last few images instead of one finishing a full task while the others wait."""
+    size = max(1, size)
+    tail = min(len(items), size * max(1, workers)) if workers > 1 else 0
+    head = len(items) - tail
+    return ([items[i: min(i + size, head)] for i in range(0, head, size)]
+            + [items[i: i + 1] for i in range(head, len(items))])
 
 
 def weights_sha256(space: Space, weights_dir: str | None) -> str | None:
@@ -82,7 +92,7 @@ def ingest(catalog: Catalog, found: DatasetWalk, space: Space, *, weights_dir: s
         chosen = runner or default_runner(workers, len(plan.items))
         summary.workers, summary.runner = chosen.workers, chosen.name
         writer = Writer(catalog, plan.record.id, space.detector, summary, plan.path_of)
-        tasks = [plan.items[i: i + TASK_IMAGES] for i in range(0, len(plan.items), TASK_IMAGES)]
+        tasks = split_tasks(plan.items, TASK_IMAGES, chosen.workers)
         factory = PipelineFactory(space, weights_dir, batch_size, found.max_bytes, max_pixels)
         if progress:
             progress(0, len(plan.items))

@@ -30,7 +30,7 @@ class DatasetWalk:
     max_bytes: int | None = None  # the per-file cap the walk applied (hashing applies it again)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkItem:
     """One image content to process: the file to read it from, its hash, and detections to reuse (or None)."""
 
@@ -85,13 +85,13 @@ def make(catalog: Catalog, found: DatasetWalk, space: Space, weights_sha256: str
     record = catalog.ensure_space(space, weights_sha256, options)
     done = catalog.scanned(record.id, only_ok=retry_failed)
     paths_by_sha: dict[str, list[str]] = {}
-    first_file: dict[str, Path] = {}
+    first_file: dict[str, str] = {}
     for h in hashed:
         paths_by_sha.setdefault(h.sha256, []).append(h.file.rel)
         first_file.setdefault(h.sha256, h.file.abspath)
     todo = [sha for sha in paths_by_sha if sha not in done and not sha.startswith(UNREADABLE)]
     known = catalog.known_faces(space.detector, todo)
-    items = [WorkItem(str(first_file[sha]), sha, known.get(sha)) for sha in todo]
+    items = [WorkItem(first_file[sha], sha, known.get(sha)) for sha in todo]
     counts = {"files": len(hashed), "identities": len({h.file.identity for h in hashed if h.file.identity}),
               **synced, "skipped": sum(1 for sha in paths_by_sha if sha in done),
               "reused_detections": sum(1 for it in items if it.known is not None)}
