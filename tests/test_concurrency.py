@@ -55,20 +55,72 @@ def test_readers_work_while_an_ingest_writes_and_see_only_committed_images(tmp_p
     store = tmp_path / "store"
     writer = subprocess.Popen([sys.executable, "-c", _SLOW_INGEST, str(store), str(dataset_copy)],
                               stderr=subprocess.PIPE, text=True)
-    seen, errors = [], []
+    seen, errors, trace = [], [], []  # trace: (seconds since start, seconds the read took, what it saw)
+    t0 = time.time()
     deadline = time.time() + 240
     while writer.poll() is None and time.time() < deadline:
         if (store / "catalog.db").exists():
+            t = time.time()
             try:
                 with facevault.open(store) as vault:
                     seen.append(sum(sp.vectors for sp in vault.status().spaces))
+                    trace.append((round(t - t0, 2), round(time.time() - t, 2), seen[-1]))
             except facevault.FacevaultError as exc:  # a store not migrated yet is the only acceptable miss
                 errors.append(str(exc))
+                trace.append((round(t - t0, 2), round(time.time() - t, 2), str(exc)[:80]))
         time.sleep(0.2)
     assert writer.wait(timeout=60) == 0, writer.stderr.read()
     assert seen == sorted(seen), seen  # committed vectors only ever grow
-    assert len(set(seen)) >= 2, seen  # readers saw the ingest in progress
+    assert len(set(seen)) >= 2, (trace, round(time.time() - t0, 2))  # readers saw the ingest in progress
     assert all("no facevault store" in e or "schema" in e for e in errors), errors
+
+
+_MIGRATE_THEN_HOLD = """
+import sys, time
+from pathlib import Path
+from alembic import command
+from alembic.config import Config
+from filelock import FileLock
+from facevault.store.schema import migrations_dir
+store = Path(sys.argv[1])
+store.mkdir(parents=True)
+(store / "catalog.db").touch()  # an empty database: what a reader finds while the first ingest creates the store
+lock = FileLock(str(store / ".lock"))
+lock.acquire()
+print("locked", flush=True)
+time.sleep(1.0)
+cfg = Config()
+cfg.set_main_option("script_location", migrations_dir())
+cfg.set_main_option("sqlalchemy.url", f"sqlite:///{store / 'catalog.db'}")
+command.upgrade(cfg, "head")  # migrated under the lock, which it then keeps (an ingest's whole run)
+print("migrated", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_reader_waits_for_a_first_ingests_migration_not_for_its_whole_run(tmp_path):
+    """A store opened while another process creates it (schema not yet at head, writer lock held) is read as
+    soon as the schema reaches head, although that process keeps the lock for its ingest; before, the reader
+    waited for the lock itself, i.e. until the ingest ended (or 60 s, then "another process is writing")."""
+    from facevault.core import settings as config
+    from facevault.store.catalog import Catalog
+    from facevault.store.schema import script_head
+
+    store = tmp_path / "store"
+    holder = subprocess.Popen([sys.executable, "-c", _MIGRATE_THEN_HOLD, str(store)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked", holder.stderr.read()
+        t0 = time.monotonic()
+        with Catalog(config.resolve(store)) as cat:  # opened during the migration window
+            waited = time.monotonic() - t0
+            assert cat.schema_revision() == script_head() and cat.spaces() == []
+        assert holder.stdout.readline().strip() == "migrated"
+        assert holder.poll() is None  # the lock is still held: the reader did not wait for it
+        assert 0.5 < waited < 20, waited  # it waited for the migration (~1 s), not the lock (60 s)
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 class _StopAfterOneTask:

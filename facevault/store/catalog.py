@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
@@ -68,6 +69,7 @@ log = logging.getLogger(__name__)
 _CHUNK = 500  # SQLite allows 999 bound parameters per statement in old builds
 STREAM_ROWS = 10_000  # rows per fetch of a streamed read (vectors)
 MIGRATION_WAIT_S = 60.0  # how long opening a store waits for another process's migration
+MIGRATION_POLL_S = 0.05  # how often it looks again (at the lock and at the schema's revision)
 # per-image errors that mean the file itself is unusable (recorded on the image, not only on the scan)
 FILE_ERRORS = ("empty-file", "not-an-image", "corrupt-image", "unsupported-image", "unreadable", "too-large")
 
@@ -183,12 +185,31 @@ class Catalog:
         if self.read_only:
             raise StoreError(f"the store {self.settings.store} is read-only and its schema ({current or 'empty'}) "
                              f"needs upgrading to {head}; open it once where it is writable")
-        with self.writing(wait=MIGRATION_WAIT_S):
-            if self.schema_revision() != head:  # another process may have migrated while we waited
-                try:
-                    self._migrate(cfg)
-                except DatabaseError as exc:
-                    raise _store_error(exc, self._where(), "upgrading the schema") from None
+        # The writer lock, tried until it is free or the schema has reached head: a first ingest migrates under
+        # the lock and then keeps it for its whole run, so a reader opening the store during that migration
+        # must not wait for the lock (the run's end), only for the migration.
+        deadline = time.monotonic() + MIGRATION_WAIT_S
+        while True:
+            try:
+                self.lock()
+            except StoreLocked:
+                if self.schema_revision() == head:  # migrated by the process that holds the lock
+                    return
+                if time.monotonic() >= deadline:
+                    raise StoreLocked(f"another facevault process is upgrading the schema of {self._where()} and "
+                                      f"has not finished within {MIGRATION_WAIT_S:.0f} s; try again when it "
+                                      "has") from None
+                time.sleep(MIGRATION_POLL_S)
+                continue
+            try:
+                if self.schema_revision() != head:  # another process may have migrated while we waited
+                    try:
+                        self._migrate(cfg)
+                    except DatabaseError as exc:
+                        raise _store_error(exc, self._where(), "upgrading the schema") from None
+            finally:
+                self.unlock()
+            return
 
     def schema_revision(self) -> str | None:
         """The store's schema revision (None for an empty database), read from alembic's version table as
