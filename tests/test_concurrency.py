@@ -149,6 +149,10 @@ def test_evaluate_mid_ingest_reports_not_yet_ingested_and_stores_no_threshold(da
         assert not ev.missing.any()  # ... are never scored as "no face"
         assert ev.threshold_source is None and "not yet ingested" in ev.threshold_note
         assert vault.spaces()[0].threshold is None  # no threshold from an incomplete store
+        out = " ".join(run_cli("evaluate", "--sample", "300").output.split())  # what the command says of it
+        assert "missing a face (counted wrong) 0 " in out  # the pending images are not "no face"
+        assert "pairs left out: their images are not in this store or not yet ingested in this space" in out
+        assert "stored for search no (" in out and "not yet ingested in this space (incomplete store))" in out
         vault.ingest(dataset_copy)  # the ingest finishes: the same evaluation now stores its threshold
         done = vault.evaluate(sample=300, calibrate=True).results[0]
         assert done.not_ingested == 0 and done.threshold_source is not None

@@ -155,7 +155,8 @@ def _render(ev: Evaluation) -> None:
     print_table(t)
     print_note(f"[dim]{r.note}[/]")
     if ev.not_ingested:
-        stderr.print(f"[yellow]warning:[/] {ev.not_ingested} pairs left out: their images are not in this store")
+        stderr.print(f"[yellow]warning:[/] {ev.not_ingested} pairs left out: their images are not in this "
+                     "store or not yet ingested in this space")
     if ev.missing_examples:
         stderr.print("no face in: " + ", ".join(ev.missing_examples[:5]) + (" ..." if r.missing > 5 else ""))
 
