@@ -179,3 +179,29 @@ def test_vault_check_api(store):
     with facevault.open(store) as vault:
         rep = vault.check()
     assert rep.ok and rep.database_ok and rep.indices and rep.indices[0]["space_id"] == 1
+
+
+@pytest.mark.parametrize("damage", ["index file deleted", "map truncated"])
+def test_check_finds_a_missing_or_damaged_index_and_repair_rebuilds_it(store, damage):
+    """The index is derived data: a pointer whose files are gone or damaged is reported as such (not "fresh",
+    which compares revisions only), and --repair rebuilds it; search answered the same before and after."""
+    query = str(DATA / "Colin_Powell" / "Colin_Powell_0001.jpg")
+    before = run_cli("search", query, "--store", str(store), "--json")  # builds the index
+    assert run_cli("check", "--store", str(store), "--json")["indices"][0]["unreadable"] is None
+    folder = store / "indices"
+    if damage == "index file deleted":
+        next(folder.glob("*.faiss")).unlink()
+    else:
+        npz = next(folder.glob("*.map.npz"))
+        npz.write_bytes(npz.read_bytes()[:100])
+    import shutil
+
+    shutil.copytree(store, store.parent / "searched")  # search on a damaged index: it builds a new one
+    assert run_cli("search", query, "--store", str(store.parent / "searched"), "--json") == before
+    r = _cli("check", "--store", str(store))
+    line = _one_line_failure(r)
+    assert r.exit_code == 1 and "cannot be loaded" in line and ("missing" in line or "cannot be read" in line)
+    fixed = run_cli("check", "--store", str(store), "--repair", "--json")
+    assert fixed["ok"] and fixed["indices"][0]["rebuilt"] and fixed["repaired"]["indices rebuilt"] == 1
+    assert run_cli("check", "--store", str(store), "--json")["ok"]
+    assert run_cli("search", query, "--store", str(store), "--json") == before

@@ -9,11 +9,12 @@ from facevault.cli.common import emit_json, open_vault, stdout, store_options
 
 
 @cli.command("check")
-@click.option("--repair", is_flag=True, help="Delete orphan rows and rebuild stale indices (derived data only; "
-              "no referenced vector is touched).")
+@click.option("--repair", is_flag=True, help="Delete orphan rows and rebuild stale or damaged indices (derived "
+              "data only; no referenced vector is touched).")
 @store_options
 def check_cmd(repair: bool, store: str | None, db: str | None, as_json: bool) -> None:
-    """Check the store: SQLite integrity, orphan rows, vector lengths and norms, index vs catalog revision.
+    """Check the store: SQLite integrity, orphan rows, vector lengths and norms, index vs catalog revision
+    (and its files, loaded whole).
 
     Exits non-zero when a problem remains (after --repair: one it could not fix).
     """
@@ -30,8 +31,9 @@ def check_cmd(repair: bool, store: str | None, db: str | None, as_json: bool) ->
         stdout.print(f"vectors of the wrong length: {v['wrong_length']}; not unit-norm: {v['not_unit']}",
                      highlight=False)
         for ix in report.indices:
-            state = ("rebuilt" if ix.get("rebuilt") else "fresh" if ix["fresh"] else "stale") if ix["built"] \
-                else "not built (built on first search)"
+            state = ("rebuilt" if ix.get("rebuilt") else "stale" if not ix["fresh"]
+                     else f"cannot be loaded: {ix['unreadable']}" if ix.get("unreadable") else "fresh") \
+                if ix["built"] else "not built (built on first search)"
             stdout.print(f"index of space {ix['space_id']} ({ix['space']}): {state}", highlight=False)
     if not report.ok:
         raise click.ClickException("; ".join(report.problems[:5]) + ("" if repair else

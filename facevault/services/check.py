@@ -1,8 +1,9 @@
 """`facevault check [--repair]`: is the store consistent, and what can be rebuilt or removed safely.
 
 The catalog is checked by `facevault.store.check` (the database file, orphan rows, vector blobs); each space's
-index (a derived cache) against the catalog's revision. Repair deletes orphan rows and rebuilds stale or
-missing-but-built indices; it never touches a vector that a face and a space still reference.
+index (a derived cache) against the catalog's revision, and loaded whole to see that its files are there and
+agree. Repair deletes orphan rows and rebuilds stale, missing or damaged indices; it never touches a vector that a
+face and a space still reference.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class CheckReport:
     integrity: list[str]  # SQLite's integrity_check lines (["ok"] when sound; [] when not SQLite)
     orphans: dict[str, int]
     vectors: dict  # wrong_length, not_unit, examples
-    indices: list[dict] = field(default_factory=list)  # space_id, space, built, fresh, kind, (rebuilt)
+    indices: list[dict] = field(default_factory=list)  # space_id, space, built, fresh, kind, unreadable, (rebuilt)
     repaired: dict[str, int] = field(default_factory=dict)
     repair: bool = False
 
@@ -42,9 +43,13 @@ class CheckReport:
         if self.vectors.get("not_unit"):
             out.append(f"{self.vectors['not_unit']} vectors that are not unit-norm")
         for ix in self.indices:
-            if ix["built"] and not ix["fresh"] and not ix.get("rebuilt"):
+            if ix.get("rebuilt") or not ix["built"]:
+                continue
+            if not ix["fresh"]:
                 out.append(f"index of space {ix['space_id']} ({ix['space']}) is stale (revision "
                            f"{ix.get('index_revision')} vs catalog {ix['catalog_revision']})")
+            elif ix.get("unreadable"):
+                out.append(f"index of space {ix['space_id']} ({ix['space']}) cannot be loaded: {ix['unreadable']}")
         return out
 
     @property
@@ -69,8 +74,9 @@ def check(catalog: Catalog, repair: bool = False) -> CheckReport:
     for record in catalog.spaces():
         d = index_mod.describe(catalog, record)
         ix = {"space_id": record.id, "space": record.label, "built": d["built"], "fresh": d["fresh"],
-              "kind": d.get("kind"), "index_revision": d.get("revision"), "catalog_revision": record.revision}
-        if repair and d["built"] and not d["fresh"]:
+              "kind": d.get("kind"), "index_revision": d.get("revision"), "catalog_revision": record.revision,
+              "unreadable": index_mod.unreadable(catalog, record) if d["built"] and d["fresh"] else None}
+        if repair and d["built"] and (not d["fresh"] or ix["unreadable"]):
             with catalog.writing():
                 meta = index_mod.read_meta(catalog, record.id) or {}
                 index_mod.build(catalog, record, meta.get("requested"))

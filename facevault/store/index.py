@@ -20,6 +20,7 @@ import os
 import secrets
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from pathlib import Path
@@ -313,6 +314,29 @@ def _load(faiss, folder: Path, meta: dict, record: SpaceRecord) -> SpaceIndex | 
                       meta.get("reason", ""), meta.get("params", {}), "loaded")
 
 
+#: what reading a damaged or half-deleted index generation raises (faiss: RuntimeError; the map: numpy's and
+#: zipfile's errors)
+_UNREADABLE = (OSError, RuntimeError, KeyError, ValueError, EOFError, zipfile.BadZipFile)
+
+
+def unreadable(catalog: Catalog, record: SpaceRecord) -> str | None:
+    """Why the index the space's pointer names cannot be loaded (its files missing or damaged, or its map not
+    matching it), or None when it loads or none is built. Loads it whole: for `check`, not for the hot path."""
+    faiss = require("faiss", "to check an index")
+    meta = read_meta(catalog, record.id)
+    if meta is None or "generation" not in meta:
+        return None
+    files = _gen_paths(catalog.settings.index_dir, record.id, meta["generation"])
+    gone = [p.name for p in files if not p.is_file()]
+    if gone:
+        return f"its file{'s' if len(gone) > 1 else ''} {', '.join(gone)} {'are' if len(gone) > 1 else 'is'} missing"
+    try:
+        loaded = _load(faiss, catalog.settings.index_dir, meta, record)
+    except _UNREADABLE as exc:
+        return f"its files cannot be read ({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[-1][:160]})"
+    return None if loaded is not None else "its map and its index hold different numbers of rows"
+
+
 def _try_load(faiss, settings: Settings, record: SpaceRecord) -> tuple[SpaceIndex | None, dict | None]:
     """(the index if fresh, the pointer read): a pointer replaced while we read it is read again."""
     folder = settings.index_dir
@@ -324,7 +348,7 @@ def _try_load(faiss, settings: Settings, record: SpaceRecord) -> tuple[SpaceInde
             return None, meta
         try:
             return _load(faiss, folder, meta, record), meta
-        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        except _UNREADABLE as exc:
             log.debug("index generation %s of space %s unreadable (%s); reading the pointer again",
                       meta.get("generation"), record.id, exc)
             time.sleep(0.01)
