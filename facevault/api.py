@@ -275,9 +275,10 @@ class Vault:
     def search(self, images: PathLike | Sequence[PathLike], *, k: int = 5, model: str | None = None,
                detector: str | None = None, threshold: float | None = None,
                datasets: str | Sequence[str] | None = None) -> list[dict]:
-        """Every face of each query image matched to the k nearest identities (of `datasets`, default all), with
-        a same/different verdict at the space's calibrated threshold (or `threshold`). A query that cannot be
-        searched (unreadable, no face) is a result with its `error`."""
+        """Every face of each query image (a folder: every image under it) matched to the k nearest identities
+        (of `datasets`, default all), with a same/different verdict at the space's calibrated threshold (or
+        `threshold`). A query that cannot be searched (unreadable, no face, skipped in a folder) is a result
+        with its `error`."""
         from facevault.services import search as search_mod
 
         queries = [Path(images)] if isinstance(images, (str, os.PathLike)) else [Path(p) for p in images]

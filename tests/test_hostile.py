@@ -18,6 +18,7 @@ from PIL import Image
 from facevault.faces import dataset, imageio
 
 BAD_NAME = os.fsdecode(b"\xff\xfe.jpg")
+HERE_QUERIES = Path(__file__).resolve().parent / "data" / "queries"
 CLI = [sys.executable, "-c", "import sys; from facevault.cli import main; sys.argv[0] = 'facevault'; main()"]
 
 
@@ -150,3 +151,35 @@ def test_a_real_name_like_an_encoded_one_is_a_conflict_not_a_duplicate(tmp_path)
     found = dataset.walk_all(tmp_path / "d")
     assert [f.rel for f in found.files] == ["Colin_Powell/%FF.jpg"]
     assert [(s.rel, s.kind) for s in found.skipped] == [("Colin_Powell/%FF.jpg", "name-conflict")]
+
+
+def test_search_walks_a_query_folder_as_it_walks_a_dataset(tmp_path):
+    """A folder given to `search` stands for the images under it; a FIFO, a link loop or a text file among them
+    is one result with its error, never opened blocking, and every real face beside them is still searched."""
+    store = tmp_path / "store"
+    run_cli("ingest", str(DATA), "--store", str(store), "--json")
+    queries = tmp_path / "queries"
+    (queries / "more").mkdir(parents=True)
+    shutil.copy(HERE_QUERIES / "Tony_Blair_0010.jpg", queries)
+    shutil.copy(HERE_QUERIES / "Serena_Williams_0010.jpg", queries / "more")
+    os.mkfifo(queries / "fifo.jpg")
+    os.symlink(".", queries / "more" / "loop")
+    (queries / "notes.jpg").write_text("not an image\n")
+    (queries / "empty").mkdir()
+    env = {**os.environ, "FACEVAULT_STORE": str(store)}
+    p = subprocess.run([*CLI, "search", str(queries), str(queries / "empty"), "-k", "1", "--json"],
+                       capture_output=True, text=True, timeout=180, env=env)
+    assert p.returncode == 0, p.stderr
+    got = {Path(r["query"]).relative_to(tmp_path).as_posix(): r for r in json.loads(p.stdout)}
+    assert sorted(got) == ["queries/Tony_Blair_0010.jpg", "queries/empty", "queries/fifo.jpg",
+                           "queries/more/Serena_Williams_0010.jpg", "queries/more/loop", "queries/notes.jpg"]
+    assert got["queries/Tony_Blair_0010.jpg"]["matches"][0]["identity"] == "Tony_Blair"
+    assert got["queries/more/Serena_Williams_0010.jpg"]["matches"][0]["identity"] == "Serena_Williams"
+    assert got["queries/fifo.jpg"]["error"].startswith("not-a-regular-file: a FIFO")
+    assert got["queries/more/loop"]["error"].startswith("symlink-loop")
+    assert got["queries/notes.jpg"]["error"].startswith("not-an-image")
+    assert got["queries/empty"]["error"].startswith("empty-dataset: no images")
+    # a folder without any image is an error of its own, and the call fails when nothing could be searched
+    p = subprocess.run([*CLI, "search", str(queries / "empty")], capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "no query could be searched" in p.stderr

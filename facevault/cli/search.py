@@ -33,8 +33,9 @@ from facevault.cli.common import (
 def search_cmd(images: tuple[Path, ...], model: str | None, detector: str | None, identity: str | None, k: int,
                threshold: float | None, weights_dir: str | None, datasets: tuple[str, ...], store: str | None, db: str | None,
                as_json: bool) -> None:
-    """Who is this? Every face in each IMAGE is embedded in the store's space and matched to the k nearest
-    identities, with a same/different verdict from the threshold `evaluate` calibrated.
+    """Who is this? Every face in each IMAGE (a folder: every image under it) is embedded in the store's space
+    and matched to the k nearest identities, with a same/different verdict from the threshold `evaluate`
+    calibrated.
     With --identity NAME, list the identities that look most like NAME.
 
     Exits non-zero when no query image could be searched."""

@@ -79,7 +79,9 @@ def read_bytes(path: Path, max_bytes: int | None = None, allow_empty: bool = Fal
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise UnsupportedImage("not a regular file (FIFO, socket or device); not read")
+            what = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
+                    else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
+            raise UnsupportedImage(f"not a regular file ({what}); not read")
         if st.st_size > cap:
             raise FileTooLarge(f"{st.st_size / 1e6:.1f} MB is over the {cap / 1e6:.1f} MB cap (FACEVAULT_MAX_FILE_MB)")
         chunks, total = [], 0

@@ -75,26 +75,58 @@ def dataset_index(stored: StoredVectors, record: SpaceRecord) -> SpaceIndex:
                       how="built")
 
 
+def _failed(query: str, error: str) -> dict:
+    return {"query": query, "face": None, "error": error, "matches": []}
+
+
+def expand_queries(queries: list[Path]) -> list[tuple[str, Path | None, str | None]]:
+    """(name shown, path to read, error) of every query, in order: a folder stands for the images under it,
+    walked as a dataset folder is (regular files with an image suffix, symlinks followed once, hidden entries
+    ignored); what the walk skips, and a folder without images, come with their error and no path."""
+    from facevault.faces.dataset import no_images_message, walk_all
+
+    out: list[tuple[str, Path | None, str | None]] = []
+    for q in queries:
+        if not q.is_dir():
+            out.append((str(q), q, None))
+            continue
+        try:
+            found = walk_all(q)
+        except (FacevaultError, OSError) as exc:
+            out.append((str(q), None, f"unreadable: {exc}"))
+            continue
+        if not found.files:
+            out.append((str(q), None, "empty-dataset: " + no_images_message(q).split(";")[0]))
+        got = [(f"{q}/{f.rel}", Path(f.abspath), None) for f in found.files]
+        got += [(f"{q}/{x.rel}", None, f"{x.kind}: {x.message}") for x in found.skipped]
+        out.extend(sorted(got, key=lambda item: item[0]))
+    return out
+
+
 def search_images(idx: SpaceIndex, record: SpaceRecord, pipeline: Pipeline, queries: list[Path], k: int,
                   threshold: float | None = None) -> list[dict]:
-    """Every face of every query image, matched to the k best identities of the index."""
+    """Every face of every query image (a folder: every image under it), matched to the k best identities of
+    the index."""
     if not len(idx):
         raise FacevaultError("this space holds no vectors to search")
     verdict = Verdict.of(record, threshold)
     out: list[dict] = []
     depth = min(len(idx), max(k, MIN_DEPTH))
-    for q in queries:
+    for shown, q, error in expand_queries(queries):
+        if q is None:
+            out.append(_failed(shown, error or "unreadable"))
+            continue
         try:
             decoded = imageio.load(q)
             dets, vecs = pipeline.query(decoded.rgb)
         except FacevaultError as exc:
-            out.append({"query": str(q), "face": None, "error": f"{exc.kind}: {exc}", "matches": []})
+            out.append(_failed(shown, f"{exc.kind}: {exc}"))
             continue
         except OSError as exc:
-            out.append({"query": str(q), "face": None, "error": f"unreadable: {exc.strerror or exc}", "matches": []})
+            out.append(_failed(shown, f"unreadable: {exc.strerror or exc}"))
             continue
         for fi, (d, v) in enumerate(zip(dets, vecs)):
-            out.append({"query": str(q), "face": {"index": fi, "box": d.box, "score": round(d.score, 4)},
+            out.append({"query": shown, "face": {"index": fi, "box": d.box, "score": round(d.score, 4)},
                         "matches": _nearest_identities(idx, v, k, depth, verdict)})
     return out
 
