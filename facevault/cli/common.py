@@ -78,7 +78,9 @@ def space_options(f: Callable) -> Callable:
                        "the store's only space, else its dlib space).")
     @click.option("--detector", "-d", "detector", default=None, envvar="FACEVAULT_DETECTOR",
                   shell_complete=complete_detector,
-                  help=f"Face detector (default {config.DEFAULT_DETECTOR} for ingest; for reads, the one the store holds).")
+                  help=f"Face detector (default {config.DEFAULT_DETECTOR} for ingest; for reads, the one the store holds); "
+                       "NAME+frame embeds the whole image where NAME finds no face (deepface's "
+                       "enforce_detection=False).")
     @wraps(f)
     def inner(*args: Any, **kwargs: Any) -> Any:
         return f(*args, **kwargs)
@@ -140,6 +142,8 @@ def print_table(table: Table) -> None:
         lines.append("\t".join(_plain(v) for v in row))
     sys.stdout.write("".join(line + "\n" for line in lines))
     sys.stdout.flush()
+    if table.caption:
+        _stderr().print(_plain(table.caption), highlight=False, markup=False, soft_wrap=True)
 
 
 def _fit(table: Table, width: int) -> None:

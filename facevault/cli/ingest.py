@@ -131,6 +131,8 @@ def _render(s, device: str) -> None:
         ("faces found", s.faces), ("embedded", s.embedded),
         ("images with several faces", s.multi_face), ("no face", s.no_face),
     ]
+    if s.whole_frame or s.space.split(" / ")[1].endswith("+frame"):
+        rows.append(("no face: embedded whole (+frame)", s.whole_frame))
     if getattr(s, "skipped_files", 0):
         rows.insert(1, ("files not read (not images, too large, links...)", s.skipped_files))
     for kind, n in sorted(s.errors.items()):
@@ -141,6 +143,7 @@ def _render(s, device: str) -> None:
     for k, v in rows:
         t.add_row(k, str(v))
     print_table(t)
-    shown = [p for p in s.problems if p["kind"] != "no-face"][:10] + [p for p in s.problems if p["kind"] == "no-face"][:5]
+    quiet = ("no-face", "whole-frame")
+    shown = [p for p in s.problems if p["kind"] not in quiet][:10] + [p for p in s.problems if p["kind"] in quiet][:5]
     for p in shown:
         print_note(f"  [yellow]{p['kind']}[/]  {p['path']}: {p['message']}")

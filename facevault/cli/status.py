@@ -96,6 +96,8 @@ def models_cmd(weights_dir: str | None, as_json: bool) -> None:
             if kind == "detector":
                 del cells[3:5]
             t.add_row(*cells)
+        if kind == "detector":
+            t.caption = "any detector NAME+frame: the whole image where NAME finds no face"
         print_table(t)
 
 

@@ -34,9 +34,11 @@ class UnknownName(FacevaultError):
 
     kind = "unknown-name"
 
-    def __init__(self, what: str, name: str, valid: list[str] | tuple[str, ...] = ()):
-        shown = ", ".join(sorted(valid)[:20]) + (" ..." if len(valid) > 20 else "")
-        hint = f" (valid: {shown})" if valid else ""
+    SHOWN = 40  # valid names listed (an identity list can hold thousands)
+
+    def __init__(self, what: str, name: str, valid: list[str] | tuple[str, ...] = (), also: str = ""):
+        shown = ", ".join(sorted(valid)[: self.SHOWN]) + (" ..." if len(valid) > self.SHOWN else "")
+        hint = f" (valid: {shown}{'; ' + also if also else ''})" if valid else ""
         super().__init__(f"unknown {what} {name!r}{hint}")
         self.name = name
 

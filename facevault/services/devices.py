@@ -45,6 +45,8 @@ def recognizer_device(model: str) -> str:
 def detector_device(detector: str) -> str:
     """Where a detector runs: dlib's HOG/MMOD, OpenCV's DNN (YuNet), onnxruntime, or deepface's engine."""
     entry = registry.detector(detector)
+    if "inner" in entry.kwargs:  # DETECTOR+frame runs where DETECTOR does
+        return detector_device(entry.kwargs["inner"])
     if entry.source == "deepface":
         return "deepface (its backend's own framework)"
     target = entry.target.split(":")[-1]

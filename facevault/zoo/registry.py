@@ -91,11 +91,23 @@ def aligner(name: str) -> Entry:
         raise UnknownName("aligner", name, list(aligners())) from None
 
 
+FRAME_SUFFIX = "+frame"  # DETECTOR+frame: the whole image when DETECTOR finds no face (facevault.faces.detect.frame)
+
+
 def detector(name: str) -> Entry:
+    """The detector entry of `name`; `DETECTOR+frame` is DETECTOR with a whole-frame fallback."""
     try:
         return detectors()[name]
     except KeyError:
-        raise UnknownName("detector", name, list(detectors())) from None
+        pass
+    base = name[: -len(FRAME_SUFFIX)] if name.endswith(FRAME_SUFFIX) else None
+    if base and not base.endswith(FRAME_SUFFIX) and base in detectors():
+        inner = detectors()[base]
+        return Entry(name, "detector", inner.source, "facevault.faces.detect.frame:WholeFrameFallback",
+                     kwargs={"inner": base}, input=inner.input, weights=inner.weights,
+                     description=f"{inner.description}; the whole image when it finds no face")
+    raise UnknownName("detector", name, list(detectors()),
+                      also=f"or any of them + {FRAME_SUFFIX!r}: the whole image when it finds no face")
 
 
 def model(name: str) -> Entry:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from facevault.core.types import ImageResult
+from facevault.faces.detect.frame import SOURCE as WHOLE_FRAME
 from facevault.store.catalog import Catalog
 
 BATCH = 256  # results per transaction
@@ -36,6 +37,7 @@ class IngestSummary:
     reused_detections: int = 0
     multi_face: int = 0
     no_face: int = 0
+    whole_frame: int = 0  # embedded whole: a DETECTOR+frame space's detector found no face in them
     skipped_files: int = 0  # directory entries not read (FIFOs, devices, links, too large, not images)
     errors: dict[str, int] = field(default_factory=dict)
     problems: list[dict] = field(default_factory=list)  # first examples: path, kind, message
@@ -70,8 +72,13 @@ class Writer:
     def take(self, res: ImageResult) -> None:
         s = self.summary
         s.processed += 1
-        s.faces += len(res.faces)
+        whole = len(res.faces) == 1 and res.faces[0].source == WHOLE_FRAME
+        s.faces += 0 if whole else len(res.faces)
         s.embedded += len(res.vectors)
+        if whole and res.vectors:
+            s.whole_frame += 1
+            s.problem(self._path_of(res.sha256), "whole-frame", "no face found: embedded the whole image",
+                      count=False)
         if len(res.faces) > 1:
             s.multi_face += 1
         if res.error_kind:
