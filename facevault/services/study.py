@@ -115,6 +115,7 @@ def run(catalog: Catalog, folders: Sequence[Path], models: Sequence[str], detect
             study.ingests.append({"dataset": name, "space": space.label, "files": summary.files,
                                   "processed": summary.processed, "embedded": summary.embedded,
                                   "skipped": summary.skipped, "no_face": summary.no_face,
+                                  "whole_frame": summary.whole_frame,
                                   "reused_detections": summary.reused_detections,
                                   "seconds": round(summary.seconds, 3)})
             if summary.interrupted:
