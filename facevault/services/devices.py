@@ -24,6 +24,16 @@ def _dlib() -> str:
     return "dlib CUDA" if getattr(dlib, "DLIB_USE_CUDA", False) else "dlib CPU"
 
 
+def _dlib_resnet() -> str:
+    """Where dlib's ResNet runs: onnxruntime on the graph converted from dlib's weights when it can (see
+    facevault.faces.embed.dlib), else dlib (said without building the network)."""
+    from facevault.faces.embed.dlib import engine_setting
+
+    if engine_setting() != "dlib" and find_spec("onnxruntime") is not None and find_spec("onnx") is not None:
+        return _onnxruntime() + " (dlib's weights, converted)"
+    return _dlib()
+
+
 def _tensorflow() -> str:
     import tensorflow as tf  # only reached when the user chose deepface's TensorFlow engine
 
@@ -33,7 +43,7 @@ def _tensorflow() -> str:
 def recognizer_device(model: str) -> str:
     entry = registry.model(model)
     if entry.source == "native":
-        return _dlib()
+        return _dlib_resnet()
     if entry.source == "deepface":
         engine = (os.environ.get("DEEPFACE_BACKEND_ENGINE") or "onnx").lower()
         if engine == "tensorflow" and find_spec("tensorflow") is not None:

@@ -12,11 +12,7 @@ dlib chip aligner reuses them instead of running the predictor a second time.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,37 +46,17 @@ def frontal_face_detector(dlib: Any) -> Any:
     its sha256; a missing, stale or unreadable copy is made again, and a cache that cannot be written is skipped.
     """
     path = paths.user_cache_dir() / f"dlib-{getattr(dlib, '__version__', 'unknown')}-frontal-face-detector.svm"
-    digest = path.with_name(path.name + ".sha256")
-    try:
-        if hashlib.sha256(path.read_bytes()).hexdigest() == digest.read_text(encoding="ascii").strip():
+    if paths.read_cached(path) is not None:
+        try:
             return dlib.fhog_object_detector(str(path))
-    except (OSError, RuntimeError, ValueError):
-        pass
+        except RuntimeError:
+            pass
     detector = dlib.get_frontal_face_detector()
     try:
-        _save_detector(detector, path, digest)
+        paths.write_cached(path, detector.save)
     except (OSError, RuntimeError) as exc:
         log.debug("cannot cache dlib's frontal face detector at %s: %s", path, exc)
     return detector
-
-
-def _save_detector(detector: Any, path: Path, digest: Path) -> None:
-    """Write the detector and its sha256 under temporary names, then move them into place (readers see either
-    nothing, or a whole file; a file whose digest does not match yet is only made again)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_digest = tmp + ".sha256"
-    try:
-        detector.save(tmp)
-        with open(tmp, "rb") as fh:
-            Path(tmp_digest).write_text(hashlib.sha256(fh.read()).hexdigest() + "\n", encoding="ascii")
-        os.replace(tmp, path)
-        os.replace(tmp_digest, digest)
-    finally:
-        for leftover in (tmp, tmp_digest):
-            if os.path.exists(leftover):
-                os.unlink(leftover)
 
 
 class DlibShape5:
