@@ -68,6 +68,8 @@ def _tree(root: int) -> list[int]:
 
 def run(n: int, lfw: Path, tmp: Path, workers: int, engine: str) -> dict:
     files = sorted(lfw.glob("*/*.jpg"))[:n]
+    if len(files) < n:
+        raise SystemExit(f"{lfw} holds {len(files)} LFW images, fewer than {n} (pass --lfw)")
     data = tmp / f"data{n}"
     if (tmp / f"store{n}").exists() or data.exists():  # a --keep folder from an earlier run: not a new store
         raise SystemExit(f"{tmp} already holds data{n} or store{n}; give --keep an empty or new folder")
