@@ -11,7 +11,8 @@ What it measures (images/s over the first N LFW images in sorted order, copied t
       temp DEEPFACE_HOME whose files link to the `face_recognition_models` package, so nothing downloads).
       Model build is excluded (one warm-up call on the first image, reported apart).
   (c) one process of the bare dlib pipeline facevault's default space runs (HOG detect, 5-point shape,
-      150px face chip, ResNet descriptor) with OMP_NUM_THREADS=1 and no storage: the per-core compute
+      150px face chip, ResNet descriptor on the engine facevault uses: onnxruntime on the converted graph, or
+      dlib with FACEVAULT_DLIB_ENGINE=dlib) with OMP_NUM_THREADS=1 and no storage: the per-core compute
       ceiling. W times that is the most W workers could reach, so a/(W*c) is ingest's parallel efficiency
       including all of its overheads. Model load is excluded.
 
@@ -102,7 +103,9 @@ def native_worker(list_file: Path) -> dict[str, Any]:
     md = models_dir()
     detector = dlib.get_frontal_face_detector()
     sp = dlib.shape_predictor(str(md / SP5))
-    net = dlib.face_recognition_model_v1(str(md / RESNET))
+    from facevault.faces.embed.dlib import DlibResNet
+
+    net = DlibResNet()  # the engine facevault's default space runs the ResNet on (FACEVAULT_DLIB_ENGINE)
     load = time.perf_counter() - t0
     no_face = 0
     t0 = time.perf_counter()
@@ -114,8 +117,9 @@ def native_worker(list_file: Path) -> dict[str, Any]:
             continue
         rect = max(dets, key=lambda r: r.area())
         chip = dlib.get_face_chip(img, sp(img, rect), size=150, padding=0.25)
-        net.compute_face_descriptor(chip)
-    return {"images": len(paths), "seconds": time.perf_counter() - t0, "failures": no_face, "warmup_s": load}
+        net.forward([chip])
+    return {"images": len(paths), "seconds": time.perf_counter() - t0, "failures": no_face, "warmup_s": load,
+            "engine": net.engine}
 
 
 # ---------------------------------------------------------------- the three methods
@@ -230,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{a['summary_seconds']:.2f} s; processed={a['processed']} embedded={a['embedded']} {a['failure_detail']}")
     for name in ("b deepface loop", "c native x1"):
         if name in results and "error" not in results[name]:
-            print(f"({name[0]}) warm-up / model load excluded: {results[name]['warmup_s']:.2f} s")
+            engine = f"; ResNet on {results[name]['engine']}" if results[name].get("engine") else ""
+            print(f"({name[0]}) warm-up / model load excluded: {results[name]['warmup_s']:.2f} s{engine}")
     print()
     for label, v in ratios.items():
         print(f"{label}: {fmt(v['wall'])}   (from ingest's self-reported images/s: {fmt(v['self_reported'])})")

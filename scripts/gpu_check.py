@@ -1,6 +1,6 @@
 """What accelerators facevault's engines see, and whether GPU results match the CPU's.
 
-    FACEVAULT_WEIGHTS=../shared/weights python scripts/gpu_check.py [--model arcface-mbf] [--batch 64] [--json]
+    python scripts/gpu_check.py [--model dlib | --model arcface-mbf] [--batch 64] [--json]
 
 Reports the providers onnxruntime offers, the GPUs faiss sees and whether dlib was built with CUDA; embeds one
 batch of face crops (from tests/data, centre-cropped to the model's input) with the ONNX recognizer on the CUDA
@@ -54,24 +54,34 @@ def check_onnx(model: str, batch: int) -> dict:
 
     providers = ort.get_available_providers()
     doc: dict = {"available": True, "version": ort.__version__, "providers": providers, "model": model}
-    spec = SPECS[model]
-    path = weights_path(spec.file)
-    if path is None:
-        doc["missing"] = f"weights {spec.file} not found (set FACEVAULT_WEIGHTS or `facevault weights fetch`)"
-        return doc
-    x = preprocess(_crops(spec.input_size, batch), spec)
-    if spec.fixed_batch:
-        x = x[: (len(x) // spec.fixed_batch) * spec.fixed_batch]
+    fixed_batch = None
+    if model == "dlib":  # dlib's ResNet, converted from its weights file (facevault.faces.embed.dlib_onnx)
+        from facevault.faces.embed.dlib_onnx import cached_graph, nchw
+        from facevault.weights import locate
+
+        path = cached_graph(locate.dlib_file("dlib-resnet", None))
+        x = nchw(_crops(150, batch))
+    else:
+        spec = SPECS[model]
+        path = weights_path(spec.file)
+        if path is None:
+            doc["missing"] = f"weights {spec.file} not found (set FACEVAULT_WEIGHTS or `facevault weights fetch`)"
+            return doc
+        x = preprocess(_crops(spec.input_size, batch), spec)
+        fixed_batch = spec.fixed_batch
+        if fixed_batch:
+            x = x[: (len(x) // fixed_batch) * fixed_batch]
+        path = str(path)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
 
     def run(session) -> np.ndarray:
         name, out = session.get_inputs()[0].name, session.get_outputs()[0].name
-        step = spec.fixed_batch or len(x)
+        step = fixed_batch or len(x)
         return np.concatenate([session.run([out], {name: x[i:i + step]})[0].reshape(len(x[i:i + step]), -1)
                                for i in range(0, len(x), step)])
 
-    cpu = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    cpu = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
     v_cpu, t_cpu = _timed(lambda: run(cpu))
     doc["cpu"] = {"batch": len(x), "seconds": round(t_cpu, 4), "faces_per_s": round(len(x) / t_cpu, 1)}
     if "CUDAExecutionProvider" not in providers:
@@ -79,7 +89,7 @@ def check_onnx(model: str, batch: int) -> dict:
         doc["missing"] = ("onnxruntime has no CUDAExecutionProvider: install onnxruntime-gpu (facevault[gpu]) on a "
                           "machine with an NVIDIA GPU and CUDA 12 / cuDNN 9")
         return doc
-    gpu = ort.InferenceSession(str(path), sess_options=opts, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    gpu = ort.InferenceSession(path, sess_options=opts, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
     if gpu.get_providers()[0] != "CUDAExecutionProvider":
         doc["gpu"] = None
         doc["missing"] = f"CUDAExecutionProvider offered but the session fell back to {gpu.get_providers()[0]}"
@@ -134,7 +144,8 @@ def check_dlib() -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="arcface-mbf", help="ONNX recognizer to compare (default arcface-mbf)")
+    ap.add_argument("--model", default="dlib", help="ONNX recognizer to compare: dlib (the default model's ResNet, "
+                    "converted from dlib's weights; no weights folder needed) or an ONNX zoo name such as arcface-mbf")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--faiss-n", type=int, default=200_000)
     ap.add_argument("--json", action="store_true")
