@@ -30,6 +30,7 @@ from facevault.cli.common import (
     weights_option,
 )
 from facevault.core import settings as config
+from facevault.zoo.registry import FRAME_SUFFIX
 
 
 @contextmanager
@@ -131,7 +132,7 @@ def _render(s, device: str) -> None:
         ("faces found", s.faces), ("embedded", s.embedded),
         ("images with several faces", s.multi_face), ("no face", s.no_face),
     ]
-    if s.whole_frame or s.space.split(" / ")[1].endswith("+frame"):
+    if s.whole_frame or s.space.split(" / ")[1].endswith(FRAME_SUFFIX):
         rows.append(("no face: embedded whole (+frame)", s.whole_frame))
     if getattr(s, "skipped_files", 0):
         rows.insert(1, ("files not read (not images, too large, links...)", s.skipped_files))

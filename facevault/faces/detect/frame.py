@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from facevault.core.types import Detection
+from facevault.zoo.registry import FRAME_SUFFIX as SUFFIX
 
-SUFFIX = "+frame"
-SOURCE = "whole-frame"
+SOURCE = "whole-frame"  # the Detection.source of a whole-frame face (stored in the faces table)
 
 
 def whole_frame(rgb: np.ndarray) -> Detection:
