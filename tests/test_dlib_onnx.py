@@ -53,12 +53,13 @@ def test_the_graph_is_cached_and_a_damaged_cache_is_made_again(tmp_path, monkeyp
     def never(data):
         raise AssertionError("converted again")
 
+    real = dlib_onnx.read_layers
     monkeypatch.setattr(dlib_onnx, "read_layers", never)
     assert DlibResNet().engine.startswith("onnxruntime")  # from the cache
     made.write_bytes(b"garbage")
-    monkeypatch.undo()
-    monkeypatch.setenv("FACEVAULT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(dlib_onnx, "read_layers", real)
     assert DlibResNet().engine.startswith("onnxruntime") and made.stat().st_size > 20_000_000
+    assert list((tmp_path / "cache").glob("dlib-resnet-*.onnx")) == [made]
 
 
 def test_dlib_runs_it_when_the_conversion_cannot_be_used(tmp_path, monkeypatch, chips):
