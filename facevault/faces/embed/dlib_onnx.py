@@ -77,7 +77,15 @@ class _Reader:
 
 
 def read_layers(data: bytes) -> tuple[list[float], tuple[int, int], list[tuple]]:
-    """(input means, input size, layers from the input out) of a serialized dlib ResNet."""
+    """(input means, input size, layers from the input out) of a serialized dlib ResNet; WeightsError when the
+    bytes are not one."""
+    try:
+        return _read_layers(data)
+    except (IndexError, ValueError) as exc:  # a file cut short or garbled inside a value
+        raise WeightsError(f"not a readable dlib network ({type(exc).__name__}: {exc})") from None
+
+
+def _read_layers(data: bytes) -> tuple[list[float], tuple[int, int], list[tuple]]:
     start = data.find(b"\x01\x15input_rgb_image_sized")
     if start < 0:
         raise WeightsError("not a dlib network with an input_rgb_image_sized input")
