@@ -67,18 +67,11 @@ class DlibResNet(BatchedRecognizer):
         self.engine = "dlib" if self._session is None else "onnxruntime " + self._session.get_providers()[0]
 
     def _onnx_session(self) -> Any:
-        import onnxruntime as ort
-
         from facevault.faces.embed.dlib_onnx import cached_graph
+        from facevault.faces.embed.onnx import ort_session
 
-        graph = cached_graph(self.weights_path)
-        providers = ["CPUExecutionProvider"]
-        if "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # ingest runs a worker per core; one query's chips are few
-        options.log_severity_level = 3
-        return ort.InferenceSession(graph, sess_options=options, providers=providers)
+        # one thread: ingest runs a worker per core, and one query's few chips gain little from more
+        return ort_session(cached_graph(self.weights_path), threads=1)
 
     @property
     def weights_sha256(self) -> str:

@@ -52,8 +52,9 @@ def preprocess(chips: list[np.ndarray], spec: OnnxSpec) -> np.ndarray:
     return np.ascontiguousarray(batch, dtype=np.float32)
 
 
-def _session(path: os.PathLike) -> Any:
-    """An onnxruntime session on CUDA when this onnxruntime offers it, else on the CPU."""
+def ort_session(model: os.PathLike | str | bytes, threads: int | None = None) -> Any:
+    """An onnxruntime session on CUDA when this onnxruntime offers it, else on the CPU, of a model file (or the
+    model's bytes); `threads` caps the CPU threads of one call (default: onnxruntime's, every core)."""
     ort = require("onnxruntime", "to run ONNX recognizers")
 
     providers = ["CPUExecutionProvider"]
@@ -61,10 +62,14 @@ def _session(path: os.PathLike) -> Any:
         providers.insert(0, "CUDAExecutionProvider")
     options = ort.SessionOptions()
     options.log_severity_level = 3  # quantized graphs warn about unused initializers and shapes
+    if threads:
+        options.intra_op_num_threads = threads
+    what = "a converted graph" if isinstance(model, bytes) else str(model)
     try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), sess_options=options,
+                                       providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise WeightsError(f"cannot load {path} with onnxruntime: {str(exc).splitlines()[0]}") from exc
+        raise WeightsError(f"cannot load {what} with onnxruntime: {str(exc).splitlines()[0]}") from exc
     used = session.get_providers()[0]
     if used not in _announced:
         _announced.add(used)
@@ -87,7 +92,7 @@ class OnnxRecognizer(BatchedRecognizer):
         self.input_size = (self.spec.input_size, self.spec.input_size)
         self.weights_path = weights.find(self.spec.file, weights_dir)
         self._sha256 = self._verify()
-        self._session = _session(self.weights_path)
+        self._session = ort_session(self.weights_path)
         self.provider = self._session.get_providers()[0]
         inputs = self._session.get_inputs()
         if len(inputs) != 1:
