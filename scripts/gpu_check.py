@@ -59,7 +59,7 @@ def check_onnx(model: str, batch: int) -> dict:
         from facevault.faces.embed.dlib_onnx import cached_graph, nchw
         from facevault.weights import locate
 
-        path = cached_graph(locate.dlib_file("dlib-resnet", None))
+        path = cached_graph(locate.dlib_file("dlib-resnet", None))  # the graph's bytes
         x = nchw(_crops(150, batch))
     else:
         spec = SPECS[model]

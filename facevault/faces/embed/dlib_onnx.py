@@ -14,8 +14,8 @@ skip layers write no details: the residual wiring is dlib's architecture (`ares`
 convolutions with affine layers, the block's input added back, average-pooled 2x2 in a down block; a sum of
 tensors of different shapes is zero-padded at the end, as dlib's `add_prev_` does).
 
-The converted graph is cached in the per-user cache folder under the weights file's sha256 and this module's
-`VERSION`; it takes RGB values (0-255, float32, N x 3 x 150 x 150) and subtracts dlib's means and divides by 256
+The converted graph is cached in the per-user cache folder under a key of the weights file (real path, size,
+modification time) and this module's `VERSION`, with a sha256 sidecar; it takes RGB values (0-255, float32, N x 3 x 150 x 150) and subtracts dlib's means and divides by 256
 inside. A file whose layout is not the one described raises WeightsError (the caller falls back to dlib).
 """
 
@@ -234,18 +234,21 @@ def nchw(chips: list[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(np.stack([np.asarray(c) for c in chips]).transpose(0, 3, 1, 2), dtype=np.float32)
 
 
-def cached_graph(dat_path: Path, dlib_net: Any | None = None) -> str | bytes:
-    """The converted graph of this weights file (a cached file's path, or the graph itself when the cache cannot
-    be written), made once and checked against dlib (`dlib_net`, loaded here when not given) on `test_chip()`;
-    WeightsError when it cannot be made or does not match. The cache key is the file's real path, size and
-    modification time (hashing 22 MB at every start would cost more than loading the graph)."""
+def cached_graph(dat_path: Path, dlib_net: Any | None = None) -> bytes:
+    """The converted graph of this weights file (the serialized ONNX model: the cached copy, read and checked
+    once, is handed to onnxruntime as bytes), made once and checked against dlib (`dlib_net`, loaded here when
+    not given) on `test_chip()`; WeightsError when it cannot be made or does not match. When the cache cannot be
+    written, the graph is converted at every start. The cache key is the weights file's real path, size
+    and modification time: the cached graph's own sha256 is checked at every start (~12 ms for 22 MB), hashing
+    the weights file too would double that."""
     import hashlib
 
     st = os.stat(dat_path)
     key = hashlib.sha256(f"{os.path.realpath(dat_path)}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
     path = paths.user_cache_dir() / f"dlib-resnet-{key}-onnx{VERSION}.onnx"
-    if paths.read_cached(path) is not None:
-        return str(path)
+    cached = paths.read_cached(path)
+    if cached is not None:
+        return cached
     means, size, layers = read_layers(Path(dat_path).read_bytes())
     data = build_graph(means, size, layers).SerializeToString()
     import onnxruntime as ort
@@ -270,5 +273,4 @@ def cached_graph(dat_path: Path, dlib_net: Any | None = None) -> str | bytes:
         paths.write_cached(path, write)
     except OSError as exc:
         log.debug("cannot cache the converted dlib ResNet at %s (%s): converting at every start", path, exc)
-        return data
-    return str(path)
+    return data

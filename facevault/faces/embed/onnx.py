@@ -66,7 +66,7 @@ def ort_session(model: os.PathLike | str | bytes, threads: int | None = None) ->
         options.intra_op_num_threads = threads
     what = "a converted graph" if isinstance(model, bytes) else str(model)
     try:
-        session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), sess_options=options,
+        session = ort.InferenceSession(model if isinstance(model, bytes) else what, sess_options=options,
                                        providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types
         raise WeightsError(f"cannot load {what} with onnxruntime: {str(exc).splitlines()[0]}") from exc
