@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from facevault.core.errors import EmptyDataset, FacevaultError, ImageError
-from facevault.faces.imageio import IMAGE_SUFFIXES, read_bytes, sha256_bytes
+from facevault.faces.imageio import IMAGE_SUFFIXES, file_kind, read_bytes, sha256_bytes
 
 # kinds of skipped directory entries (counted in the ingest summary)
 NOT_REGULAR = "not-a-regular-file"
@@ -161,8 +161,7 @@ def walk_all(root: Path, max_bytes: int | None = None) -> Walked:
                                                "an image format"))
                 continue
             if not stat.S_ISREG(st.st_mode):
-                what = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
-                        else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a file")
+                what = file_kind(st.st_mode)
                 out.skipped.append(Skipped(rel, NOT_REGULAR, f"{what}{' (through a symlink)' if is_link else ''}; "
                                            "not read"))
                 continue

@@ -71,6 +71,12 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def file_kind(mode: int) -> str:
+    """What a directory entry that is not a regular file is, from its st_mode ("a FIFO", "a folder", ...)."""
+    return ("a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a socket"
+            if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+
+
 def read_bytes(path: Path, max_bytes: int | None = None, allow_empty: bool = False) -> bytes:
     """The bytes of a regular file, at most `max_bytes` (default: the configured cap). Opened non-blocking and
     checked after opening, so a FIFO, a device or a file swapped for one is refused, never waited on."""
@@ -79,9 +85,7 @@ def read_bytes(path: Path, max_bytes: int | None = None, allow_empty: bool = Fal
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            what = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
-                    else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
-            raise UnsupportedImage(f"not a regular file ({what}); not read")
+            raise UnsupportedImage(f"not a regular file ({file_kind(st.st_mode)}); not read")
         if st.st_size > cap:
             raise FileTooLarge(f"{st.st_size / 1e6:.1f} MB is over the {cap / 1e6:.1f} MB cap (FACEVAULT_MAX_FILE_MB)")
         chunks, total = [], 0
