@@ -1,5 +1,5 @@
 """`python -m facevault` runs the command line."""
 
-from facevault.cli import main
+from facevault.entry import main
 
 main()

@@ -274,19 +274,39 @@ class Vault:
 
     def search(self, images: PathLike | Sequence[PathLike], *, k: int = 5, model: str | None = None,
                detector: str | None = None, threshold: float | None = None,
-               datasets: str | Sequence[str] | None = None) -> list[dict]:
+               datasets: str | Sequence[str] | None = None, cwd: PathLike | None = None) -> list[dict]:
         """Every face of each query image (a folder: every image under it) matched to the k nearest identities
         (of `datasets`, default all), with a same/different verdict at the space's calibrated threshold (or
         `threshold`). A query that cannot be searched (unreadable, no face, skipped in a folder) is a result
-        with its `error`."""
+        with its `error`. Relative paths are read from `cwd` when given (default: this process's)."""
         from facevault.services import search as search_mod
 
         queries = [Path(images)] if isinstance(images, (str, os.PathLike)) else [Path(p) for p in images]
+        record, index, pipeline = self._searcher(model, detector, datasets)
+        return search_mod.search_images(index, record, pipeline, queries, k, threshold,
+                                        Path(cwd) if cwd is not None else None)
+
+    def search_bytes(self, data: bytes, *, name: str = "image", k: int = 5, model: str | None = None,
+                     detector: str | None = None, threshold: float | None = None,
+                     datasets: str | Sequence[str] | None = None) -> list[dict]:
+        """`search` for one image given as its encoded bytes (JPEG, PNG, WebP, ...), shown as `name`."""
+        from facevault.services import search as search_mod
+
+        record, index, pipeline = self._searcher(model, detector, datasets)
+        return search_mod.search_bytes(index, record, pipeline, data, name, k, threshold)
+
+    def _searcher(self, model: str | None, detector: str | None, datasets: str | Sequence[str] | None):
+        """The space a search means, its index (of `datasets` only, when given) and its pipeline; query files
+        are read under the store's size and pixel caps."""
+        from facevault.faces import imageio
+        from facevault.services import search as search_mod
+
+        imageio.set_limits(self.settings.max_file_bytes, self.settings.max_pixels)
         record = self.space(model, detector)
         names = _names(datasets)
         index = (search_mod.dataset_index(self.catalog.vectors(record.id, names), record) if names
                  else self._index(record))
-        return search_mod.search_images(index, record, self.pipeline(record), queries, k, threshold)
+        return record, index, self.pipeline(record)
 
     def lookalikes(self, identity: str, *, k: int = 5, model: str | None = None,
                    detector: str | None = None, datasets: str | Sequence[str] | None = None) -> dict:
@@ -300,8 +320,10 @@ class Vault:
     def verify(self, a: PathLike, b: PathLike, *, model: str | None = None, detector: str | None = None,
                threshold: float | None = None) -> "VerifyResult":
         """Whether the subject faces of `a` and `b` are the same person, at the space's calibrated threshold."""
+        from facevault.faces import imageio
         from facevault.services import verify as verify_mod
 
+        imageio.set_limits(self.settings.max_file_bytes, self.settings.max_pixels)
         record = self.space(model, detector)
         return verify_mod.verify(record, self.pipeline(record), Path(a), Path(b), threshold)
 

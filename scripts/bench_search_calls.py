@@ -1,12 +1,17 @@
 #!/usr/bin/env python
-"""N query images in one cold `facevault search` call against the same N in a warm process, in one run.
+"""N query images in one `facevault search` call against the same N in a warm process, in one run.
 
     python scripts/bench_search_calls.py [--store S | --gallery 300] [--sizes 1,10,20,40] [--reps 3]
 
 The peer is facevault itself: `Vault.search` on the same N queries in a process that has already loaded the
-model and the index (the warm cost). The cold figure is the wall clock of the whole `facevault search Q1 .. QN
---store S -k 1 --json` command (interpreter, imports, catalog read, model and index load, the queries, exit).
-Their ratio is what a call pays for starting; `start_s` estimates that start-up (cold minus warm).
+model and the index (the warm cost). Two calls are timed, each the wall clock of the whole `facevault search
+Q1 .. QN --store S -k 1 --json` command:
+- cold: no server runs, so the call starts everything (interpreter, imports, catalog read, model and index load,
+  the queries, exit);
+- served: `facevault serve --store S` runs (started once, before these calls, and stopped after), so the call
+  starts only the command line and asks the server, which answers from its loaded model and index.
+Each ratio to the warm cost is what a call pays for starting; `start_s` estimates that start-up (call minus warm).
+The served answers are checked equal to the cold ones.
 
 Without --store, the first --gallery LFW images (sorted) are ingested into a temporary store; the queries are
 LFW images outside it (every LFW image holds a face). The index is built before anything is timed.
@@ -47,8 +52,21 @@ print(json.dumps(out))
 
 
 def facevault_cmd() -> list[str]:
-    exe = shutil.which("facevault")
+    """The `facevault` of this interpreter's environment (a wheel's venv times as its users would run it)."""
+    beside = Path(sys.executable).parent / "facevault"
+    exe = str(beside) if beside.exists() else shutil.which("facevault")
     return [exe] if exe else [sys.executable, "-m", "facevault"]
+
+
+def install_kind() -> str:
+    """"editable" (pip install -e: an import hook runs at every start) or "wheel"."""
+    from importlib import metadata
+
+    try:
+        direct = json.loads(metadata.distribution("facevault").read_text("direct_url.json") or "{}")
+    except (metadata.PackageNotFoundError, ValueError):
+        return "unknown"
+    return "editable" if direct.get("dir_info", {}).get("editable") else "wheel"
 
 
 def main() -> int:
@@ -65,7 +83,7 @@ def main() -> int:
         return 2
     sizes = sorted({int(s) for s in a.sizes.split(",") if s.strip()})
     fv = facevault_cmd()
-    images = sorted(a.lfw.glob("*/*.jpg"))
+    images = sorted(a.lfw.resolve().glob("*/*.jpg"))
     tmp = Path(tempfile.mkdtemp(prefix="bench_search_calls_"))
     try:
         if a.store is None:
@@ -78,38 +96,59 @@ def main() -> int:
                            stdout=subprocess.DEVNULL)
             rest = images[a.gallery:]
         else:
-            store, rest = a.store, images
+            store, rest = a.store.resolve(), images
         step = max(1, len(rest) // max(sizes))
         queries = [str(p) for p in rest[::step][: max(sizes)]]
         subprocess.run([*fv, "search", queries[0], "--store", str(store), "-k", "1", "--json"], check=True,
                        stdout=subprocess.DEVNULL)  # builds and saves the index; warms the page cache
+        # run outside the repository, so an installed wheel is timed as installed (not the source tree beside it)
         warm = json.loads(subprocess.run([sys.executable, "-c", WARM, json.dumps([str(store), queries, sizes, a.reps])],
-                                         check=True, capture_output=True, text=True).stdout)
-        rows = []
-        for n in sizes:
-            cold = []
+                                         check=True, capture_output=True, text=True, cwd=tmp).stdout)
+
+        def calls(n: int) -> tuple[list[float], str]:
+            times, out = [], ""
             for _ in range(a.reps):
                 t = time.perf_counter()
-                subprocess.run([*fv, "search", *queries[:n], "--store", str(store), "-k", "1", "--json"],
-                               check=True, stdout=subprocess.DEVNULL)
-                cold.append(time.perf_counter() - t)
+                out = subprocess.run([*fv, "search", *queries[:n], "--store", str(store), "-k", "1", "--json"],
+                                     check=True, capture_output=True, text=True).stdout
+                times.append(time.perf_counter() - t)
+            return times, out
+
+        cold = {n: calls(n) for n in sizes}
+        server = subprocess.Popen([*fv, "serve", "--store", str(store), "--json"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True)
+        try:
+            json.loads(server.stdout.readline())  # one line once it listens
+            served = {n: calls(n) for n in sizes}
+        finally:
+            server.terminate()
+            server.wait(30)
+        rows = []
+        for n in sizes:
+            if served[n][1] != cold[n][1]:
+                raise SystemExit(f"the served answer to {n} queries differs from the cold one")
             w = statistics.median(warm[str(n)])
-            c = statistics.median(cold)
-            rows.append({"queries": n, "cold_s": cold, "warm_s": warm[str(n)], "cold_median_s": c,
-                         "warm_median_s": w, "ratio": c / w, "start_s": c - w})
+            c, sv = statistics.median(cold[n][0]), statistics.median(served[n][0])
+            rows.append({"queries": n, "cold_s": cold[n][0], "served_s": served[n][0], "warm_s": warm[str(n)],
+                         "cold_median_s": c, "served_median_s": sv, "warm_median_s": w, "ratio": c / w,
+                         "served_ratio": sv / w, "start_s": c - w, "served_start_s": sv - w})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     doc = {"command": " ".join([sys.executable, *sys.argv]), "store": str(a.store or f"{a.gallery} LFW images"),
+           "facevault": f"{fv[-1] if len(fv) == 1 else ' '.join(fv)} ({install_kind()} install)",
            "machine": {"cpus": len(os.sched_getaffinity(0)), "platform": platform.platform(),
                        "load_avg": os.getloadavg()}, "rows": rows}
     a.out.write_text(json.dumps(doc, indent=2))
-    print(f"store: {doc['store']}; {doc['machine']['cpus']} CPUs; load {doc['machine']['load_avg'][0]:.2f}")
-    print("| queries in one call | cold `facevault search` (median; min-max) | warm `Vault.search` (median) "
-          "| cold / warm | start-up (cold - warm) |")
-    print("|---|---|---|---|---|")
+    print(f"store: {doc['store']}; {doc['facevault']}; {doc['machine']['cpus']} CPUs; "
+          f"load {doc['machine']['load_avg'][0]:.2f}")
+    print("| queries in one call | warm `Vault.search` (median) | cold `facevault search` (median; min-max) "
+          "| cold / warm | served `facevault search` (median; min-max) | served / warm | served start-up (served - warm) |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['queries']} | {r['cold_median_s']:.2f} s ({min(r['cold_s']):.2f}-{max(r['cold_s']):.2f}) | "
-              f"{r['warm_median_s']:.2f} s | **{r['ratio']:.2f}x** | {r['start_s']:.2f} s |")
+        print(f"| {r['queries']} | {r['warm_median_s']:.3f} s "
+              f"| {r['cold_median_s']:.3f} s ({min(r['cold_s']):.2f}-{max(r['cold_s']):.2f}) | {r['ratio']:.2f}x "
+              f"| {r['served_median_s']:.3f} s ({min(r['served_s']):.3f}-{max(r['served_s']):.3f}) "
+              f"| **{r['served_ratio']:.2f}x** | {1000 * r['served_start_s']:.0f} ms |")
     return 0
 
 

@@ -137,8 +137,11 @@ def _counts(url: str) -> tuple[int, int, int]:
 
 def test_sigkill_of_the_driver_then_rerun(cluster, pg_url, tmp_path):
     store = tmp_path / "store"
-    # the driver commits every 4 results, so the kill lands between commits
-    code = ("import sys; import facevault.services.ingest.writer as w; w.BATCH = 4; sys.argv[0] = 'facevault'; "
+    # the driver commits every 4 results and pauses after each commit, so the kill lands between commits
+    # whatever the machine's speed (48 images take ~2 s on dlib's ResNet on onnxruntime)
+    code = ("import sys, time; import facevault.services.ingest.writer as w; w.BATCH = 4; flush = w.Writer.flush\n"
+            "def slow_flush(self):\n    flush(self)\n    time.sleep(0.3)\n"
+            "w.Writer.flush = slow_flush; sys.argv[0] = 'facevault'\n"
             "from facevault.cli import main; main()")
     env = {**os.environ, "FACEVAULT_WORKERS": "1"}
     driver = subprocess.Popen([sys.executable, "-c", code, "ingest", str(DATA), "--store", str(store), "--db", pg_url,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import click
 
@@ -27,27 +28,37 @@ from facevault.cli.common import (
 @click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="How many identities to return.")
 @click.option("--threshold", type=click.FloatRange(-1, 1), default=None,
               help="Cosine threshold for the same/different verdict (default: the one `evaluate` calibrated).")
+@click.option("--no-server", is_flag=True, envvar="FACEVAULT_NO_SERVER",
+              help="Search in this process even when `facevault serve` runs for the store (env FACEVAULT_NO_SERVER).")
 @weights_option
 @dataset_option
 @store_options
 def search_cmd(images: tuple[Path, ...], model: str | None, detector: str | None, identity: str | None, k: int,
-               threshold: float | None, weights_dir: str | None, datasets: tuple[str, ...], store: str | None, db: str | None,
-               as_json: bool) -> None:
+               threshold: float | None, no_server: bool, weights_dir: str | None, datasets: tuple[str, ...],
+               store: str | None, db: str | None, as_json: bool) -> None:
     """Who is this? Every face in each IMAGE (a folder: every image under it) is embedded in the store's space
     and matched to the k nearest identities, with a same/different verdict from the threshold `evaluate`
     calibrated.
     With --identity NAME, list the identities that look most like NAME.
 
+    When `facevault serve` runs for the same store and settings, it answers (the models and index are
+    already loaded there); --no-server searches here regardless.
+
     Exits non-zero when no query image could be searched."""
     if bool(images) == bool(identity):
         raise click.UsageError("give query IMAGES or --identity NAME (not both)")
-    with open_vault(store, db, weights_dir) as vault:
-        space = vault.space(model, detector)
-        if identity:
-            doc = vault.lookalikes(identity, k=k, model=space.model, detector=space.detector, datasets=datasets)
-        else:
-            doc = vault.search(list(images), k=k, model=space.model, detector=space.detector, threshold=threshold,
-                               datasets=datasets)
+    served = None if no_server else _ask_server(images, identity, k, model, detector, threshold, datasets, store,
+                                                db, weights_dir)
+    if served is not None:
+        space, doc = SimpleNamespace(**served["space"], served=True), served["results"]
+    else:
+        with open_vault(store, db, weights_dir) as vault:
+            space = vault.space(model, detector)
+            if identity:
+                doc = vault.lookalikes(identity, k=k, model=space.model, detector=space.detector, datasets=datasets)
+            else:
+                doc = vault.search(list(images), k=k, model=space.model, detector=space.detector,
+                                   threshold=threshold, datasets=datasets)
     failed = not identity and all(q.get("error") for q in doc)
     if as_json:
         emit_json(doc)
@@ -57,6 +68,24 @@ def search_cmd(images: tuple[Path, ...], model: str | None, detector: str | None
         _matches(doc, space, threshold)
     if failed:
         raise click.ClickException(f"no query could be searched ({len(doc)} failed)")
+
+
+def _ask_server(images: tuple[Path, ...], identity: str | None, k: int, model: str | None, detector: str | None,
+                threshold: float | None, datasets: tuple[str, ...], store: str | None, db: str | None,
+                weights_dir: str | None) -> dict | None:
+    """The answer of the store's `facevault serve`, or None when none answers for these settings (a server that
+    failed is named on stderr, and this process searches)."""
+    from facevault.core import settings as config
+    from facevault.server import client
+
+    s = config.resolve(store, db, weights_dir)
+    request = {"k": k, "model": model, "detector": detector, "threshold": threshold, "datasets": list(datasets)}
+    request.update({"identity": identity} if identity else {"queries": [str(q) for q in images]})
+    try:
+        return client.ask(s.store, s.db_url, s.weights_dir, "/v1/search", request)
+    except client.ServerFailed as exc:
+        click.echo(f"warning: the facevault server of this store failed ({exc}); searching here", err=True)
+        return None
 
 
 def _lookalikes(doc: dict, identity: str) -> None:
@@ -79,7 +108,8 @@ def _matches(doc: list[dict], space, threshold: float | None) -> None:
         calib = f"threshold {space.threshold:.4f} ({space.threshold_source})"
     else:
         calib = "no calibrated threshold yet: run `facevault evaluate` for same/different verdicts"
-    print_note(f"space {space.label}; {calib}")
+    print_note(f"space {space.label}; {calib}" + ("; answered by `facevault serve`" if getattr(space, "served", False)
+                                                   else ""))
     flat = plain_output()  # not a terminal: one TSV table, the query and face as columns
     if flat:
         t = Table()

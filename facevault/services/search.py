@@ -79,19 +79,21 @@ def _failed(query: str, error: str) -> dict:
     return {"query": query, "face": None, "error": error, "matches": []}
 
 
-def expand_queries(queries: list[Path]) -> list[tuple[str, Path | None, str | None]]:
+def expand_queries(queries: list[Path], cwd: Path | None = None) -> list[tuple[str, Path | None, str | None]]:
     """(name shown, path to read, error) of every query, in order: a folder stands for the images under it,
     walked as a dataset folder is (regular files with an image suffix, symlinks followed once, hidden entries
-    ignored); what the walk skips, and a folder without images, come with their error and no path."""
+    ignored); what the walk skips, and a folder without images, come with their error and no path. A relative
+    query is read from `cwd` when one is given (a server answering another process) and shown as written."""
     from facevault.faces.dataset import no_images_message, walk_all
 
     out: list[tuple[str, Path | None, str | None]] = []
     for q in queries:
-        if not q.is_dir():
-            out.append((str(q), q, None))
+        where = cwd / q if cwd is not None and not q.is_absolute() else q
+        if not where.is_dir():
+            out.append((str(q), where, None))
             continue
         try:
-            found = walk_all(q)
+            found = walk_all(where)
         except (FacevaultError, OSError) as exc:
             out.append((str(q), None, f"unreadable: {exc}"))
             continue
@@ -103,32 +105,47 @@ def expand_queries(queries: list[Path]) -> list[tuple[str, Path | None, str | No
     return out
 
 
-def search_images(idx: SpaceIndex, record: SpaceRecord, pipeline: Pipeline, queries: list[Path], k: int,
-                  threshold: float | None = None) -> list[dict]:
-    """Every face of every query image (a folder: every image under it), matched to the k best identities of
-    the index."""
+def _search_one(idx: SpaceIndex, pipeline: Pipeline, shown: str, read, k: int, depth: int,
+                verdict: Verdict) -> list[dict]:
+    """The results of one query image: one per face, or one with the error that stopped it (`read()` gives
+    its decoded pixels)."""
+    try:
+        dets, vecs = pipeline.query(read().rgb)
+    except FacevaultError as exc:
+        return [_failed(shown, f"{exc.kind}: {exc}")]
+    except OSError as exc:
+        return [_failed(shown, f"unreadable: {exc.strerror or exc}")]
+    return [{"query": shown, "face": {"index": fi, "box": d.box, "score": round(d.score, 4)},
+             "matches": _nearest_identities(idx, v, k, depth, verdict)} for fi, (d, v) in enumerate(zip(dets, vecs))]
+
+
+def _searchable(idx: SpaceIndex, k: int) -> int:
+    """How many faces the index is asked for at first; an error when it holds none."""
     if not len(idx):
         raise FacevaultError("this space holds no vectors to search")
+    return min(len(idx), max(k, MIN_DEPTH))
+
+
+def search_images(idx: SpaceIndex, record: SpaceRecord, pipeline: Pipeline, queries: list[Path], k: int,
+                  threshold: float | None = None, cwd: Path | None = None) -> list[dict]:
+    """Every face of every query image (a folder: every image under it), matched to the k best identities of
+    the index."""
+    depth = _searchable(idx, k)
     verdict = Verdict.of(record, threshold)
     out: list[dict] = []
-    depth = min(len(idx), max(k, MIN_DEPTH))
-    for shown, q, error in expand_queries(queries):
+    for shown, q, error in expand_queries(queries, cwd):
         if q is None:
             out.append(_failed(shown, error or "unreadable"))
             continue
-        try:
-            decoded = imageio.load(q)
-            dets, vecs = pipeline.query(decoded.rgb)
-        except FacevaultError as exc:
-            out.append(_failed(shown, f"{exc.kind}: {exc}"))
-            continue
-        except OSError as exc:
-            out.append(_failed(shown, f"unreadable: {exc.strerror or exc}"))
-            continue
-        for fi, (d, v) in enumerate(zip(dets, vecs)):
-            out.append({"query": shown, "face": {"index": fi, "box": d.box, "score": round(d.score, 4)},
-                        "matches": _nearest_identities(idx, v, k, depth, verdict)})
+        out.extend(_search_one(idx, pipeline, shown, lambda q=q: imageio.load(q), k, depth, verdict))
     return out
+
+
+def search_bytes(idx: SpaceIndex, record: SpaceRecord, pipeline: Pipeline, data: bytes, name: str, k: int,
+                 threshold: float | None = None) -> list[dict]:
+    """`search_images` for one image given as its encoded bytes (an upload), shown as `name`."""
+    depth = _searchable(idx, k)
+    return _search_one(idx, pipeline, name, lambda: imageio.decode(data), k, depth, Verdict.of(record, threshold))
 
 
 def centroids(stored: StoredVectors) -> tuple[list[str], np.ndarray, np.ndarray]:
