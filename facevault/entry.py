@@ -70,9 +70,7 @@ def _parse(argv: list[str]) -> dict | None:
 
 def served_search(argv: list[str]) -> bool:
     """Answer `facevault search ARGV` from a running server and print it; False when click must take it."""
-    from pathlib import Path
-
-    from facevault.core import settings as config
+    from facevault.core import locations
     from facevault.core.errors import FacevaultError
     from facevault.server import client
 
@@ -84,10 +82,11 @@ def served_search(argv: list[str]) -> bool:
     if "identity" in opts:
         request["identity"] = opts["identity"]
     else:
-        request["queries"] = [str(Path(q)) for q in opts["images"]]  # as click's Path type gives them
+        request["queries"] = opts["images"]  # the server reads each as a Path, as click's Path type would
     try:
-        s = config.resolve(opts.get("store"), opts.get("db"), opts.get("weights"))
-        answer = client.ask(s.store, s.db_url, s.weights_dir, "/v1/search", request)
+        store = locations.store(opts.get("store"))
+        answer = client.ask(store, locations.db_url(store, opts.get("db")), locations.weights_dir(opts.get("weights")),
+                            "/v1/search", request)
     except (FacevaultError, client.ServerFailed, OSError):
         return False
     if answer is None:

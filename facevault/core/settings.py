@@ -6,9 +6,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from facevault.core import locations
 from facevault.core.errors import FacevaultError
 
-DEFAULT_STORE = ".facevault"
+DEFAULT_STORE = locations.DEFAULT_STORE
 DEFAULT_MODEL = "dlib"
 DEFAULT_DETECTOR = "dlib-hog"
 
@@ -39,11 +40,7 @@ class Settings:
     @property
     def default_db(self) -> bool:
         """The catalog is the SQLite file inside the store (not a URL the user gave)."""
-        return self.db_url == _sqlite_url(self.store)
-
-
-def _sqlite_url(store: Path) -> str:
-    return f"sqlite:///{(store / 'catalog.db').resolve()}"
+        return self.db_url == locations.sqlite_url(self.store)
 
 
 def env_number(name: str, kind: type = int) -> int | float | None:
@@ -64,10 +61,9 @@ def env_number(name: str, kind: type = int) -> int | float | None:
 def resolve(store: str | os.PathLike | None = None, db: str | None = None, weights_dir: str | os.PathLike | None = None,
             workers: int | None = None) -> Settings:
     """Settings from explicit values, then FACEVAULT_STORE / _DB / _WEIGHTS / _WORKERS, then defaults."""
-    store_path = Path(store or os.environ.get("FACEVAULT_STORE") or DEFAULT_STORE).expanduser()
-    url = db or os.environ.get("FACEVAULT_DB") or _sqlite_url(store_path)
-    weights = weights_dir or os.environ.get("FACEVAULT_WEIGHTS") or None
-    return Settings(store=store_path, db_url=url, weights_dir=str(weights) if weights else None,
+    store_path = Path(locations.store(store))
+    return Settings(store=store_path, db_url=locations.db_url(store_path, db),
+                    weights_dir=locations.weights_dir(weights_dir),
                     workers=workers or env_number("FACEVAULT_WORKERS") or default_workers(),
                     max_file_mb=env_number("FACEVAULT_MAX_FILE_MB", float) or 100.0,
                     max_pixels=env_number("FACEVAULT_MAX_PIXELS") or 40_000_000)

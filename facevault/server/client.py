@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-from typing import Any
 
 from facevault.core.errors import FacevaultError
 from facevault.core.version import __version__
@@ -72,7 +71,7 @@ def environment() -> dict[str, str]:
             if (k.startswith("FACEVAULT_") and k not in _ENV_RESOLVED) or k in _ENV_KEPT}
 
 
-def identity(store: str | os.PathLike, db_url: str, weights_dir: str | None) -> dict[str, Any]:
+def identity(store: str | os.PathLike, db_url: str, weights_dir: str | None) -> dict[str, object]:
     """What must be equal between a server and a caller for the server's answer to be the caller's."""
     return {"store": os.path.realpath(store), "db": db_url,
             "weights": os.path.realpath(weights_dir) if weights_dir else None,
