@@ -6,12 +6,13 @@
 The peer is facevault itself: `Vault.search` on the same N queries in a process that has already loaded the
 model and the index (the warm cost). Two calls are timed, each the wall clock of the whole `facevault search
 Q1 .. QN --store S -k 1 --json` command:
-- cold: no server runs, so the call starts everything (interpreter, imports, catalog read, model and index load,
+- cold (`--no-server`): the call starts everything (interpreter, imports, catalog read, model and index load,
   the queries, exit);
-- served: `facevault serve --store S` runs (started once, before these calls, and stopped after), so the call
-  starts only the command line and asks the server, which answers from its loaded model and index.
+- served: `facevault serve --store S` runs (started once, before any timing), so the call starts only the
+  command line and asks the server, which answers from its loaded model and index.
 Each ratio to the warm cost is what a call pays for starting; `start_s` estimates that start-up (call minus warm).
-The served answers are checked equal to the cold ones.
+The three are interleaved (each repetition times warm, cold and served for every N in turn), so a change in the
+machine's load during the run falls on all three alike. The served answers are checked equal to the cold ones.
 
 Without --store, the first --gallery LFW images (sorted) are ingested into a temporary store; the queries are
 LFW images outside it (every LFW image holds a face). The index is built before anything is timed.
@@ -36,18 +37,15 @@ LFW = HERE.parent.parent / "shared" / "datasets" / "lfw" / "images"
 WARM = r"""
 import json, sys, time
 import facevault
-store, queries, sizes, reps = json.loads(sys.argv[1])
-out = {}
+store, queries = json.loads(sys.argv[1])
 with facevault.open(store) as vault:
     vault.search(queries[0], k=1)  # loads the model and the index
-    for n in sizes:
-        times = []
-        for _ in range(reps):
-            t = time.perf_counter()
-            vault.search(queries[:n], k=1)
-            times.append(time.perf_counter() - t)
-        out[n] = times
-print(json.dumps(out))
+    print("ready", flush=True)
+    for line in sys.stdin:  # one N a line: the time of Vault.search on the first N queries
+        n = int(line)
+        t = time.perf_counter()
+        vault.search(queries[:n], k=1)
+        print(time.perf_counter() - t, flush=True)
 """
 
 
@@ -102,34 +100,43 @@ def main() -> int:
         subprocess.run([*fv, "search", queries[0], "--store", str(store), "-k", "1", "--json"], check=True,
                        stdout=subprocess.DEVNULL)  # builds and saves the index; warms the page cache
         # run outside the repository, so an installed wheel is timed as installed (not the source tree beside it)
-        warm = json.loads(subprocess.run([sys.executable, "-c", WARM, json.dumps([str(store), queries, sizes, a.reps])],
-                                         check=True, capture_output=True, text=True, cwd=tmp).stdout)
-
-        def calls(n: int) -> tuple[list[float], str]:
-            times, out = [], ""
-            for _ in range(a.reps):
-                t = time.perf_counter()
-                out = subprocess.run([*fv, "search", *queries[:n], "--store", str(store), "-k", "1", "--json"],
-                                     check=True, capture_output=True, text=True).stdout
-                times.append(time.perf_counter() - t)
-            return times, out
-
-        cold = {n: calls(n) for n in sizes}
+        warm_proc = subprocess.Popen([sys.executable, "-c", WARM, json.dumps([str(store), queries])], cwd=tmp,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         server = subprocess.Popen([*fv, "serve", "--store", str(store), "--json"], stdout=subprocess.PIPE,
                                   stderr=subprocess.DEVNULL, text=True)
+        warm = {n: [] for n in sizes}
+        cold = {n: [] for n in sizes}
+        served = {n: [] for n in sizes}
+        answers: dict[tuple[str, int], str] = {}
+
+        def call(n: int, extra: list[str], kind: str) -> float:
+            t = time.perf_counter()
+            answers[kind, n] = subprocess.run([*fv, "search", *queries[:n], "--store", str(store), "-k", "1", "--json",
+                                               *extra], check=True, capture_output=True, text=True).stdout
+            return time.perf_counter() - t
+
         try:
+            assert warm_proc.stdout.readline().strip() == "ready"
             json.loads(server.stdout.readline())  # one line once it listens
-            served = {n: calls(n) for n in sizes}
+            for _ in range(a.reps):
+                for n in sizes:
+                    warm_proc.stdin.write(f"{n}\n")
+                    warm_proc.stdin.flush()
+                    warm[n].append(float(warm_proc.stdout.readline()))
+                    cold[n].append(call(n, ["--no-server"], "cold"))
+                    served[n].append(call(n, [], "served"))
         finally:
             server.terminate()
             server.wait(30)
+            warm_proc.stdin.close()
+            warm_proc.wait(30)
         rows = []
         for n in sizes:
-            if served[n][1] != cold[n][1]:
+            if answers["served", n] != answers["cold", n]:
                 raise SystemExit(f"the served answer to {n} queries differs from the cold one")
-            w = statistics.median(warm[str(n)])
-            c, sv = statistics.median(cold[n][0]), statistics.median(served[n][0])
-            rows.append({"queries": n, "cold_s": cold[n][0], "served_s": served[n][0], "warm_s": warm[str(n)],
+            w = statistics.median(warm[n])
+            c, sv = statistics.median(cold[n]), statistics.median(served[n])
+            rows.append({"queries": n, "cold_s": cold[n], "served_s": served[n], "warm_s": warm[n],
                          "cold_median_s": c, "served_median_s": sv, "warm_median_s": w, "ratio": c / w,
                          "served_ratio": sv / w, "start_s": c - w, "served_start_s": sv - w})
     finally:
