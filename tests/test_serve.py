@@ -298,3 +298,21 @@ def test_serve_says_what_is_wrong_in_one_line(tmp_path, store):
     from facevault.server import client  # the failed starts left no socket behind
 
     assert not os.path.exists(client.socket_path(store))
+
+
+def test_a_store_whose_catalog_is_on_postgresql_is_served_alike(tmp_path, pg_url):
+    """A real PostgreSQL catalog: the server reads its spaces through SQLAlchemy at each request; a caller with
+    the same --db is answered, one naming another database is not."""
+    faces = tmp_path / "faces"
+    for name in ("Tony_Blair", "Serena_Williams", "Colin_Powell"):
+        shutil.copytree(DATA / name, faces / name)
+    store, query = str(tmp_path / "store"), str(QUERIES / "Tony_Blair_0010.jpg")
+    r = fv("ingest", str(faces), "--store", store, "--db", pg_url, "--json")
+    assert r.returncode == 0, r.stderr
+    local = fv("search", query, "--store", store, "--db", pg_url, "-k", "2", "--json", "--no-server")
+    assert local.returncode == 0 and json.loads(local.stdout)[0]["matches"][0]["identity"] == "Tony_Blair"
+    with Server("--store", store, "--db", pg_url) as server:
+        served = fv("search", query, "--store", store, "--db", pg_url, "-k", "2", "--json")
+        assert served.stdout == local.stdout and server.answered() == 1
+        other = fv("search", query, "--store", store, "-k", "2", "--json")  # the store folder's SQLite: none there
+        assert other.returncode == 1 and server.answered() == 1
