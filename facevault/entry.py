@@ -70,29 +70,23 @@ def _parse(argv: list[str]) -> dict | None:
 
 def served_search(argv: list[str]) -> bool:
     """Answer `facevault search ARGV` from a running server and print it; False when click must take it."""
-    from facevault.core import locations
     from facevault.core.errors import FacevaultError
     from facevault.server import client
 
     opts = _parse(argv)
     if opts is None:
         return False
-    request = {"k": opts["k"], "model": opts["model"], "detector": opts["detector"],
-               "threshold": opts["threshold"], "datasets": opts["dataset"]}
-    if "identity" in opts:
-        request["identity"] = opts["identity"]
-    else:
-        request["queries"] = opts["images"]  # the server reads each as a Path, as click's Path type would
     try:
-        store = locations.store(opts.get("store"))
-        answer = client.ask(store, locations.db_url(store, opts.get("db")), locations.weights_dir(opts.get("weights")),
-                            "/v1/search", request)
+        answer = client.search(opts.get("store"), opts.get("db"), opts.get("weights"),
+                               queries=None if "identity" in opts else opts["images"], identity=opts.get("identity"),
+                               k=opts["k"], model=opts["model"], detector=opts["detector"],
+                               threshold=opts["threshold"], datasets=opts["dataset"])
     except (FacevaultError, client.ServerFailed, OSError):
         return False
     if answer is None:
         return False
     results = answer["results"]
-    if "queries" in request and all(q.get("error") for q in results):
+    if "identity" not in opts and all(q.get("error") for q in results):
         return False  # click's path says so and exits 1
     import json
 

@@ -7,6 +7,7 @@ underneath); each module registers its command on `cli` when it is imported.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import click
@@ -66,20 +67,8 @@ def cli(ctx: click.Context, verbose: int) -> None:
     --detector (default dlib-hog) and --json. `facevault COMMAND --help` explains each one.
     """
     ctx.ensure_object(dict)["verbose"] = verbose
-    if verbose or ctx.invoked_subcommand not in LATE_LOGGING:
-        setup_logging(verbose)
-
-
-#: commands that set logging up only once they load the library (`common.open_vault`): a `search` answered by
-#: `facevault serve` never does, and skips the logging module's import (~5 ms of a ~60 ms call)
-LATE_LOGGING = frozenset({"search"})
-
-
-def setup_logging(verbose: int) -> None:
-    """Warnings (-v info, -vv debug) on stderr as "LEVEL logger: message"; the first call wins."""
-    import logging
-
-    logging.basicConfig(level=logging.WARNING - 10 * verbose, format="%(levelname)s %(name)s: %(message)s")
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
 def _verbosity(argv: list[str]) -> int:

@@ -100,24 +100,11 @@ def open_vault(store: str | None = None, db: str | None = None, weights_dir: str
     """The store's facade, with settings resolved once (option, then FACEVAULT_* environment, then default)."""
     from facevault.api import Vault
 
-    _setup_logging()
-
     return Vault(config.resolve(store, db, weights_dir, workers))
-
-
-def _setup_logging() -> None:
-    """Logging as the root command's -v asks (a no-op when it is set up already)."""
-    from facevault.cli import setup_logging
-
-    ctx = click.get_current_context(silent=True)
-    obj = ctx.find_root().obj if ctx is not None else None
-    setup_logging(obj.get("verbose", 0) if isinstance(obj, dict) else 0)
 
 
 def open_catalog(store: str | None, db: str | None, create: bool = False):
     from facevault.store import Catalog
-
-    _setup_logging()
 
     return Catalog(config.resolve(store, db), create=create)
 

@@ -75,14 +75,11 @@ def _ask_server(images: tuple[Path, ...], identity: str | None, k: int, model: s
                 weights_dir: str | None) -> dict | None:
     """The answer of the store's `facevault serve`, or None when none answers for these settings (a server that
     failed is named on stderr, and this process searches)."""
-    from facevault.core import settings as config
     from facevault.server import client
 
-    s = config.resolve(store, db, weights_dir)
-    request = {"k": k, "model": model, "detector": detector, "threshold": threshold, "datasets": list(datasets)}
-    request.update({"identity": identity} if identity else {"queries": [str(q) for q in images]})
     try:
-        return client.ask(s.store, s.db_url, s.weights_dir, "/v1/search", request)
+        return client.search(store, db, weights_dir, queries=[str(q) for q in images], identity=identity, k=k,
+                             model=model, detector=detector, threshold=threshold, datasets=datasets)
     except client.ServerFailed as exc:
         click.echo(f"warning: the facevault server of this store failed ({exc}); searching here", err=True)
         return None

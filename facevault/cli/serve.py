@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -34,20 +35,19 @@ def serve_cmd(ctx: click.Context, model: str | None, detector: str | None, port:
     ({"identity": NAME, "k": 5}). With --json, one line {"socket", "url", "pid", "space"} on stdout when ready."""
     from facevault.server import app
 
-    verbose = ctx.find_root().obj.get("verbose", 0) if ctx.find_root().obj else 0
     vault = open_vault(store, db, weights_dir)
     try:
-        serving = app.start(vault, model, detector, host=host, port=port, verbose=verbose)
+        serving = app.start(vault, model, detector, host=host, port=port,
+                            verbose=(ctx.find_root().obj or {}).get("verbose", 0))
     except BaseException:
         vault.close()
         raise
-    space = vault.space(model, detector)
     if as_json:
-        sys.stdout.write(json.dumps({"socket": serving.socket, "url": serving.url, "pid": serving.service.info()["pid"],
-                                     "space": space.label}) + "\n")
+        sys.stdout.write(json.dumps({"socket": serving.socket, "url": serving.url, "pid": os.getpid(),
+                                     "space": serving.space}) + "\n")
         sys.stdout.flush()
     where = f"unix:{serving.socket}" + (f" and {serving.url}" if serving.url else "")
-    click.echo(f"serving {vault.settings.store} (space {space.label}) on {where}; Ctrl-C stops", err=True)
+    click.echo(f"serving {vault.settings.store} (space {serving.space}) on {where}; Ctrl-C stops", err=True)
     try:
         app.run(serving)
     finally:

@@ -279,7 +279,7 @@ class Serving:
 
     socket: str
     url: str | None
-    service: Service
+    space: str  # the label of the space loaded at start
     _unix: UnixServer
     _tcp: TCPServer | None
     _lock: Any
@@ -352,7 +352,7 @@ def start(vault: Vault, model: str | None = None, detector: str | None = None, h
                 os.unlink(path)
                 raise FacevaultError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
             url = f"http://{f'[{host}]' if ':' in host else host}:{tcp.server_address[1]}"
-        return Serving(path, url, service, unix, tcp, lock)
+        return Serving(path, url, record.label, unix, tcp, lock)
     except BaseException:
         lock.release()
         raise

@@ -19,6 +19,7 @@ import json
 import os
 import socket
 
+from facevault.core import locations
 from facevault.core.errors import FacevaultError
 from facevault.core.version import __version__
 
@@ -140,3 +141,15 @@ def ask(store: str | os.PathLike, db_url: str, weights_dir: str | None, target: 
     if status == 422:
         raise FacevaultError(error)
     raise ServerFailed(f"HTTP {status}: {error}")
+
+
+def search(store: str | os.PathLike | None, db: str | None, weights_dir: str | os.PathLike | None, *,
+           queries: list[str] | None = None, identity: str | None = None, k: int = 5, model: str | None = None,
+           detector: str | None = None, threshold: float | None = None, datasets: list[str] | tuple = ()) -> dict | None:
+    """A `facevault search` asked of the store's server (store, catalog and weights resolved from the options and
+    FACEVAULT_* as the search itself would): the answer, or None as `ask` says. `queries` are sent as given; the
+    server reads each as a Path, as click's Path type does."""
+    request = {"k": k, "model": model, "detector": detector, "threshold": threshold, "datasets": list(datasets)}
+    request.update({"identity": identity} if identity is not None else {"queries": list(queries or ())})
+    where = locations.store(store)
+    return ask(where, locations.db_url(where, db), locations.weights_dir(weights_dir), "/v1/search", request)
