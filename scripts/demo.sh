@@ -22,3 +22,5 @@ trap 'kill "$server" 2>/dev/null || true' EXIT
 until [ -s "$out/serve.json" ]; do kill -0 "$server" 2>/dev/null || { echo "facevault serve did not start" >&2; exit 1; }; sleep 0.2; done
 set -x
 facevault search tests/data/queries/Tony_Blair_0010.jpg tests/data/queries/Serena_Williams_0010.jpg -k 3
+{ set +x; } 2>/dev/null
+kill "$server" && wait "$server" 2>/dev/null || true  # the server's last line before the script's end
