@@ -387,8 +387,8 @@ class Vault:
             if idx.kind != want:
                 raise FacevaultError(f"{'--nprobe' if want == 'ivf' else '--ef-search'} sets a {want} index's search, "
                                      f"but this space's index is {idx.kind} (rebuild with --kind {want})")
-            idx = index_mod.set_search(self.catalog, record, value)
-            self._indices[record.id] = idx
+            idx = self._keep(record, index_mod.set_search(self.catalog, record, value),
+                             index_mod.pointer_stamp(self.settings, record.id))
         return {"space": record.label, "space_id": record.id, **idx.info()}
 
     def index_status(self) -> dict[int, dict]:
@@ -409,18 +409,25 @@ class Vault:
 
     # ---------------------------------------------------------------- internals
     def _index(self, record: SpaceRecord, rebuild: bool = False, kind: str | None = None) -> Any:
+        """The space's index, kept between calls while the catalog's revision and the index's pointer file are
+        unchanged (another process may rebuild it, change its kind or pin its search parameter)."""
         from facevault.store import index as index_mod
 
+        stamp = index_mod.pointer_stamp(self.settings, record.id)  # before loading: a swap after it is seen next time
         cached = self._indices.get(record.id)
-        if cached is not None and cached.revision == record.revision and not rebuild and kind in (None, cached.kind):
+        if (cached is not None and cached.revision == record.revision and cached.stamp == stamp and not rebuild
+                and kind in (None, cached.kind)):
             return cached
         if self._catalog is None and not rebuild and kind is None:  # a fresh saved index needs no catalog
             fresh = index_mod.load_fresh(self.settings, record)
             if fresh is not None:
-                self._indices[record.id] = fresh
-                return fresh
+                return self._keep(record, fresh, stamp)
         idx = index_mod.load_or_build(self.catalog, record, kind=None if kind == "auto" else kind,
                                       rebuild=rebuild or kind == "auto")
+        return self._keep(record, idx, stamp if idx.how == "loaded" else index_mod.pointer_stamp(self.settings, record.id))
+
+    def _keep(self, record: SpaceRecord, idx: Any, stamp: tuple | None) -> Any:
+        idx.stamp = stamp
         self._indices[record.id] = idx
         return idx
 

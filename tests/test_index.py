@@ -152,6 +152,28 @@ def test_a_fresh_index_answers_search_without_reading_vectors(dataset_copy, monk
     assert hits[0]["matches"][0]["identity"] == "Laura_Bush"
 
 
+def test_a_kept_index_follows_a_rebuild_by_another_process(dataset_copy):
+    """A vault that keeps its index between searches (a notebook, `facevault serve`) sees another process's
+    rebuild into another kind and its pinned search parameter, which leave the catalog's revision as it was."""
+    import facevault
+
+    run_cli("ingest", str(dataset_copy), "--json")
+    query = next((dataset_copy / "Laura_Bush").iterdir())
+    with facevault.open() as kept:
+        kept.search(query, k=3)
+        first = next(iter(kept._indices.values()))
+        assert first.kind == "flat"
+        kept.search(query, k=3)
+        assert next(iter(kept._indices.values())) is first  # nothing changed: the same index, not read again
+        run_cli("index", "--rebuild", "--kind", "hnsw", "--json")
+        kept.search(query, k=3)
+        assert next(iter(kept._indices.values())).kind == "hnsw"
+        run_cli("index", "--ef-search", "7", "--json")
+        hits = kept.search(query, k=3)
+        assert next(iter(kept._indices.values())).params["efSearch"] == 7
+    assert hits[0]["matches"][0]["identity"] == "Laura_Bush"
+
+
 def _rebuilder(store: str, rounds: int) -> None:
     import os
 

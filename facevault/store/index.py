@@ -126,6 +126,7 @@ class SpaceIndex:
     params: dict = field(default_factory=dict)
     how: str = "loaded"  # loaded | built | extended
     seconds: float = 0.0
+    stamp: tuple | None = None  # the pointer file this was read or written under (`pointer_stamp`), if known
 
     def __len__(self) -> int:
         return len(self.vector_ids)
@@ -257,6 +258,17 @@ def _pointer(catalog: Catalog, space_id: int) -> Path:
 
 def _pointer_at(settings: Settings, space_id: int) -> Path:
     return settings.index_dir / f"space-{space_id}.json"
+
+
+def pointer_stamp(settings: Settings, space_id: int) -> tuple | None:
+    """Which pointer the space's index folder holds now (inode, mtime, size; None: none): a process that keeps
+    an index compares it to see another process's rebuild, re-kind or pinned parameter, which change the
+    pointer but not the catalog's revision."""
+    try:
+        st = os.stat(_pointer_at(settings, space_id))
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _gen_paths(folder: Path, space_id: int, gen: str) -> tuple[Path, Path]:
